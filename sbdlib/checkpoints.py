@@ -1,0 +1,120 @@
+"""Checkpoints: a model, its config and its training state in one file, safely.
+
+Writes are atomic (a temporary file in the same folder, flushed, then renamed over the
+target), so an interrupted save never leaves a half-written checkpoint. Loading uses
+``torch.load(weights_only=True)``: only tensors and plain Python values are read, no
+pickled code is ever executed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sbdlib.models import VAE
+
+FORMAT = "sbdlib-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, vae: VAE, **extra: Any) -> Path:
+    """Write ``vae`` (weights and config) and any plain ``extra`` entries to ``path`` atomically.
+
+    Args:
+        path: Target file (``.pt``); its folder is created if needed.
+        vae: The model.
+        **extra: Plain values or tensors to keep beside it (history, step, optimizer state,
+            dataset config, seed, command line ...).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, "config": vae.config,
+               "state_dict": {k: v.detach().cpu() for k, v in vae.state_dict().items()}, **extra}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint's contents without building a model (no pickled code runs).
+
+    Raises:
+        FileNotFoundError: If there is no such file.
+        ValueError: If the file is not a readable sbdlib checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, corrupted, or a pickle that needs code
+        raise ValueError(f"{path} is not a readable sbdlib checkpoint (corrupted or not written by "
+                         f"sbdlib.save_checkpoint): {type(exc).__name__}: {str(exc)[:200]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an sbdlib checkpoint (expected a dict with format={FORMAT!r})")
+    if payload.get("version") != VERSION:
+        raise ValueError(f"{path} has checkpoint version {payload.get('version')}, this sbdlib reads {VERSION}")
+    return payload
+
+
+def load_state(vae: VAE, state_dict: dict[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+    """Load weights into ``vae``, with one clear error listing every mismatch."""
+    own = vae.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = [f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else "",
+                 f"shape mismatch {shapes[:5]}" if shapes else ""]
+        raise ValueError(f"{source} does not match the model ({vae.config.get('decoder')} VAE): "
+                         + "; ".join(p for p in parts if p))
+    vae.load_state_dict(state_dict)
+
+
+def load_checkpoint(path: str | os.PathLike, vae: VAE | None = None, *, device: str | torch.device | None = None
+                    ) -> tuple[VAE, dict[str, Any]]:
+    """Load a checkpoint, building the VAE from its stored config (or into ``vae``).
+
+    Args:
+        path: A file written by :func:`save_checkpoint`.
+        vae: Optional existing model; its config must match the checkpoint's.
+        device: Where to put the model (default: CPU).
+
+    Returns:
+        ``(vae, payload)``: the model in eval mode and the checkpoint's other entries.
+
+    Raises:
+        FileNotFoundError, ValueError: Missing, corrupted or mismatched checkpoint.
+    """
+    payload = read_checkpoint(path)
+    config = payload["config"]
+    if vae is None:
+        try:
+            vae = VAE(**config)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path} holds a config this sbdlib cannot build: {exc}") from None
+    elif vae.config != config:
+        diff = {k: (config.get(k), vae.config.get(k)) for k in set(config) | set(vae.config)
+                if config.get(k) != vae.config.get(k)}
+        raise ValueError(f"{path} was saved from a different model; (checkpoint, model) differ in {diff}")
+    load_state(vae, payload["state_dict"], source=str(path))
+    if device is not None:
+        vae.to(device)
+    return vae.eval(), payload

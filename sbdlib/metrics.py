@@ -1,0 +1,606 @@
+"""Disentanglement metrics and the one-row evaluation of a trained VAE.
+
+The paper (Watters et al., 2019) reports, per trained model, ELBO / NLL / KL in nats per
+image, the number of "latents used", MIG (Chen et al., 2018) and the FactorVAE score
+(Kim & Mnih, 2018). MIG and the FactorVAE score follow the algorithms of
+google-research/disentanglement_lib, re-implemented here with numpy and torch only
+(no scikit-learn); the few places where we deliberately differ are listed in the
+docstrings of :func:`mig` and :func:`factor_vae_details`.
+
+Shapes: ``N`` samples, ``D`` code (latent) dimensions, ``K`` ground-truth factors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+# MIG: disentanglement_lib's histogram discretizer uses 20 bins.
+DEFAULT_NUM_BINS = 20
+# FactorVAE metric, disentanglement_lib's settings (unsupervised_study_v1).
+DEFAULT_FACTOR_VAE_BATCH = 64
+DEFAULT_FACTOR_VAE_TRAIN = 10_000
+DEFAULT_FACTOR_VAE_EVAL = 5_000
+DEFAULT_FACTOR_VAE_VARIANCE = 10_000
+DEFAULT_PRUNE_THRESHOLD = 0.05
+# Watters et al.: a latent is "used" when its mean posterior std is below 0.5.
+LATENT_USED_STD = 0.5
+# Keyword arguments of factor_vae_score that evaluate(..., factor_vae=...) accepts.
+FACTOR_VAE_KWARGS = frozenset(
+    {"seed", "batch_size", "num_train", "num_eval", "num_variance_estimate", "prune_threshold"})
+# Largest number of images passed to a representation function (or rendered) at once.
+MAX_CHUNK = 256
+
+ArrayLike = np.ndarray | torch.Tensor
+RepresentationFn = Callable[[torch.Tensor], ArrayLike]
+
+
+class GroundTruthDataset(Protocol):
+    """What the FactorVAE metric and :func:`evaluate` need from a dataset."""
+
+    factor_names: tuple[str, ...]
+    factor_sizes: tuple[int, ...]
+
+    def sample_labels(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Integer labels [n, K], uniform over the allowed grid points."""
+        ...
+
+    def labels_to_factors(self, labels: torch.Tensor) -> torch.Tensor:
+        """Factor values [n, K] of integer labels [n, K]."""
+        ...
+
+    def render(self, factors: torch.Tensor) -> torch.Tensor:
+        """Images [n, C, H, W] of factor values [n, K]."""
+        ...
+
+    def eval_set(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A fixed held-out set: (images [n, C, H, W], factors [n, K], labels [n, K])."""
+        ...
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _to_numpy(x: Any, name: str) -> np.ndarray:
+    """A numpy view/copy of a numpy array, torch tensor or nested sequence."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{name} must be a numpy array or torch tensor, got {type(x).__name__}") from err
+
+
+def _check_codes(codes: Any) -> np.ndarray:
+    """Codes as a finite floating array [N, D] (float dtype kept, others -> float64)."""
+    arr = _to_numpy(codes, "codes")
+    if arr.ndim != 2 or arr.shape[0] < 1:
+        raise ValueError(f"codes must have shape [N, D] with N >= 1, got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"codes must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("codes must be finite (found NaN or inf)")
+    return arr
+
+
+def _check_factors(factors: Any, num_samples: int | None, name: str = "factors") -> np.ndarray:
+    """Discrete labels as an int64 array [N, K] (N must equal ``num_samples`` unless None)."""
+    arr = _to_numpy(factors, name)
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1 or (
+            num_samples is not None and arr.shape[0] != num_samples):
+        expected = "N" if num_samples is None else f"{num_samples} (the number of codes)"
+        raise ValueError(
+            f"{name} must have shape [N, K] with N = {expected} and K >= 1, got {arr.shape}")
+    if arr.dtype.kind in "biu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        return arr.astype(np.int64)
+    raise ValueError(
+        f"{name} must be discrete integer labels (integer dtype or integer-valued floats), "
+        f"got dtype {arr.dtype}"
+    )
+
+
+def _dense_labels(column: np.ndarray) -> tuple[np.ndarray, int]:
+    """Relabel one column of discrete values as 0..V-1; returns (labels [N], V)."""
+    values, inverse = np.unique(column, return_inverse=True)
+    return inverse.reshape(-1), len(values)
+
+
+def _entropy_from_counts(counts: np.ndarray) -> float:
+    """Entropy in nats of a vector of counts."""
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def _mi_from_contingency(table: np.ndarray) -> np.ndarray:
+    """Mutual information in nats of contingency tables [..., A, B] -> [...]."""
+    table = table.astype(np.float64)
+    total = table.sum(axis=(-2, -1), keepdims=True)
+    row = table.sum(axis=-1, keepdims=True)
+    col = table.sum(axis=-2, keepdims=True)
+    nonzero = table > 0
+    safe = np.where(nonzero, table, 1.0)
+    ratio = safe * total / np.where(nonzero, row * col, 1.0)
+    terms = np.where(nonzero, (safe / total) * np.log(ratio), 0.0)
+    return np.clip(terms.sum(axis=(-2, -1)), 0.0, None)
+
+
+# --------------------------------------------------------------------------------- MIG
+
+
+def histogram_discretize(codes: ArrayLike, num_bins: int = DEFAULT_NUM_BINS) -> np.ndarray:
+    """Discretise every code dimension into equal-width bins, as disentanglement_lib does.
+
+    For each dimension separately: ``np.digitize(c, np.histogram(c, num_bins)[1][:-1])``,
+    i.e. ``num_bins`` equal-width bins over that dimension's own min..max, digitised
+    against the left bin edges, so the maximum lands in the last bin. Floating codes keep
+    their dtype (float32 codes get float32 edges, exactly like disentanglement_lib).
+
+    Args:
+        codes: Codes [N, D] (numpy or torch).
+        num_bins: Number of bins per dimension, >= 1.
+
+    Returns:
+        Bin indices [N, D], int64 in 1..num_bins.
+    """
+    if not isinstance(num_bins, (int, np.integer)) or isinstance(num_bins, bool) or num_bins < 1:
+        raise ValueError(f"num_bins must be an integer >= 1, got {num_bins!r}")
+    arr = _check_codes(codes)
+    binned = np.empty(arr.shape, dtype=np.int64)
+    for d in range(arr.shape[1]):
+        left_edges = np.histogram_bin_edges(arr[:, d], bins=int(num_bins))[:-1]
+        binned[:, d] = np.digitize(arr[:, d], left_edges)
+    return binned
+
+
+def discrete_entropy(factors: ArrayLike) -> np.ndarray:
+    """Entropy in nats of each discrete factor (as ``mutual_info_score(y, y)`` would give).
+
+    Args:
+        factors: Discrete labels [N, K].
+
+    Returns:
+        Entropies [K], float64.
+    """
+    arr = _check_factors(factors, None)
+    out = np.empty(arr.shape[1])
+    for k in range(arr.shape[1]):
+        labels, size = _dense_labels(arr[:, k])
+        out[k] = _entropy_from_counts(np.bincount(labels, minlength=size))
+    return out
+
+
+def discrete_mutual_info(binned_codes: ArrayLike, factors: ArrayLike) -> np.ndarray:
+    """Mutual information in nats between every discrete code dimension and every factor.
+
+    Equal to ``sklearn.metrics.mutual_info_score(factors[:, k], binned_codes[:, d])`` for
+    every pair (natural log), computed with one vectorised contingency table per factor.
+
+    Args:
+        binned_codes: Discrete codes [N, D] (e.g. from :func:`histogram_discretize`).
+        factors: Discrete labels [N, K].
+
+    Returns:
+        Mutual information matrix [D, K], float64, >= 0.
+    """
+    codes = _check_factors(binned_codes, None, "binned_codes")
+    facs = _check_factors(factors, codes.shape[0])
+    num_dims = codes.shape[1]
+    dense_codes = np.empty(codes.shape, dtype=np.int64)
+    code_sizes = []
+    for d in range(num_dims):
+        dense_codes[:, d], size = _dense_labels(codes[:, d])
+        code_sizes.append(size)
+    num_code_values = max(code_sizes)
+    # Row offset of dimension d inside one flat [D * A] axis.
+    dim_offsets = np.arange(num_dims, dtype=np.int64) * num_code_values
+    flat_code = dense_codes + dim_offsets  # [N, D]
+    mi = np.empty((num_dims, facs.shape[1]))
+    for k in range(facs.shape[1]):
+        labels, size = _dense_labels(facs[:, k])
+        joint = flat_code * size + labels[:, None]  # [N, D]
+        table = np.bincount(joint.ravel(), minlength=num_dims * num_code_values * size)
+        mi[:, k] = _mi_from_contingency(table.reshape(num_dims, num_code_values, size))
+    return mi
+
+
+@dataclass(frozen=True)
+class MIGDetails:
+    """Everything MIG is computed from.
+
+    Attributes:
+        score: The MIG, mean of ``gaps`` over the factors that vary.
+        mutual_info: Mutual information in nats [D, K] between binned code dims and factors.
+        entropy: Factor entropies in nats [K].
+        gaps: Normalised gap (top MI - second MI) / entropy per factor [K]; NaN for
+            constant factors.
+        top_dims: Code dimension with the largest MI per factor [K].
+        varying: Which factors have more than one value [K] (only these enter ``score``).
+    """
+
+    score: float
+    mutual_info: np.ndarray
+    entropy: np.ndarray
+    gaps: np.ndarray
+    top_dims: np.ndarray
+    varying: np.ndarray
+
+
+def mig_details(codes: ArrayLike, factors: ArrayLike,
+                num_bins: int = DEFAULT_NUM_BINS) -> MIGDetails:
+    """The Mutual Information Gap with its intermediate quantities (see :func:`mig`).
+
+    Args:
+        codes: Continuous codes [N, D] (numpy or torch), typically posterior means; D >= 2.
+        factors: Discrete ground-truth labels [N, K] (integers).
+        num_bins: Equal-width histogram bins per code dimension.
+
+    Returns:
+        A :class:`MIGDetails`.
+    """
+    arr = _check_codes(codes)
+    if arr.shape[1] < 2:
+        raise ValueError(f"MIG needs at least 2 code dimensions, got codes of shape {arr.shape}")
+    facs = _check_factors(factors, arr.shape[0])
+    mutual_info = discrete_mutual_info(histogram_discretize(arr, num_bins), facs)
+    entropy = discrete_entropy(facs)
+    varying = entropy > 0
+    if not varying.any():
+        raise ValueError(
+            "MIG needs at least one factor with more than one value; all factors are constant")
+    top_two = -np.sort(-mutual_info, axis=0)[:2]  # [2, K], largest first
+    gaps = np.full(entropy.shape, np.nan)
+    gaps[varying] = (top_two[0, varying] - top_two[1, varying]) / entropy[varying]
+    return MIGDetails(
+        score=float(gaps[varying].mean()),
+        mutual_info=mutual_info,
+        entropy=entropy,
+        gaps=gaps,
+        top_dims=np.argmax(mutual_info, axis=0),
+        varying=varying,
+    )
+
+
+def mig(codes: ArrayLike, factors: ArrayLike, num_bins: int = DEFAULT_NUM_BINS) -> float:
+    """Mutual Information Gap (Chen et al., 2018), computed as disentanglement_lib does.
+
+    Each code dimension is discretised with ``num_bins`` equal-width bins over its own
+    range (:func:`histogram_discretize`); the discrete mutual information in nats between
+    every code dimension and every factor is computed (:func:`discrete_mutual_info`); for
+    each factor, the gap between its two largest MIs is divided by the factor's entropy;
+    the score is the mean over factors.
+
+    Difference from disentanglement_lib: a constant factor (entropy 0) would make it
+    divide by zero (NaN score). Here constant factors are skipped: the mean runs over the
+    factors that take more than one value.
+
+    Args:
+        codes: Continuous codes [N, D] (numpy or torch), typically posterior means; D >= 2.
+        factors: Discrete ground-truth labels [N, K] (integers, or integer-valued floats).
+        num_bins: Equal-width histogram bins per code dimension.
+
+    Returns:
+        MIG in [0, 1].
+
+    Raises:
+        ValueError: On bad shapes or dtypes, non-finite codes, D < 2, or when every factor
+            is constant.
+    """
+    return mig_details(codes, factors, num_bins).score
+
+
+# ---------------------------------------------------------------------- FactorVAE score
+
+
+@dataclass(frozen=True)
+class FactorVAEDetails:
+    """Everything the FactorVAE score is computed from.
+
+    Attributes:
+        train_accuracy: Majority-vote classifier accuracy on its training votes.
+        eval_accuracy: Its accuracy on fresh evaluation votes (the reported score).
+        num_active_dims: Dimensions kept by pruning.
+        global_variances: Per-dimension variance of the representation [D].
+        active_dims: Which dimensions were kept [D].
+        train_votes: Vote counts [K, D]: row = fixed factor, column = argmin dimension.
+        eval_votes: Same for the evaluation votes [K, D].
+        classifier: Factor predicted for each dimension [D].
+    """
+
+    train_accuracy: float
+    eval_accuracy: float
+    num_active_dims: int
+    global_variances: np.ndarray
+    active_dims: np.ndarray
+    train_votes: np.ndarray
+    eval_votes: np.ndarray
+    classifier: np.ndarray
+
+    def as_dict(self) -> dict:
+        """The three scores as disentanglement_lib reports them."""
+        return {
+            "train_accuracy": self.train_accuracy,
+            "eval_accuracy": self.eval_accuracy,
+            "num_active_dims": self.num_active_dims,
+        }
+
+
+def _represent(representation_fn: RepresentationFn, images: torch.Tensor) -> np.ndarray:
+    """Representations [N, D] (float64) of images [N, C, H, W], in chunks of MAX_CHUNK."""
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, images.shape[0], MAX_CHUNK):
+            out = _to_numpy(representation_fn(images[start:start + MAX_CHUNK]), "representation")
+            if out.ndim != 2 or out.shape[0] != min(MAX_CHUNK, images.shape[0] - start):
+                raise ValueError(
+                    f"representation_fn must return [N, D] for N images, got shape {out.shape}")
+            outputs.append(out.astype(np.float64))
+    return np.concatenate(outputs, axis=0)
+
+
+def _represent_labels(representation_fn: RepresentationFn, dataset: GroundTruthDataset,
+                      labels: torch.Tensor) -> np.ndarray:
+    """Render integer labels [N, K] and return their representations [N, D]."""
+    outputs = []
+    for start in range(0, labels.shape[0], MAX_CHUNK):
+        images = dataset.render(dataset.labels_to_factors(labels[start:start + MAX_CHUNK]))
+        outputs.append(_represent(representation_fn, images))
+    return np.concatenate(outputs, axis=0)
+
+
+def _vote_batch(representation_fn: RepresentationFn, dataset: GroundTruthDataset, num_votes: int,
+                batch_size: int, generator: torch.Generator, global_variances: np.ndarray,
+                active_dims: np.ndarray) -> np.ndarray:
+    """Vote counts [K, D] of ``num_votes`` fixed-factor batches (active dims indexed correctly)."""
+    num_factors = len(dataset.factor_sizes)
+    active_index = np.flatnonzero(active_dims)
+    votes = np.zeros((num_factors, len(global_variances)), dtype=np.int64)
+    votes_per_chunk = max(1, MAX_CHUNK // batch_size)
+    done = 0
+    while done < num_votes:
+        n = min(votes_per_chunk, num_votes - done)
+        fixed = torch.randint(num_factors, (n,), generator=generator)
+        labels = dataset.sample_labels(n * batch_size, generator)
+        labels = labels.reshape(n, batch_size, num_factors).clone()
+        rows = torch.arange(n)[:, None]  # [n, 1]
+        fixed_values = labels[rows[:, 0], 0, fixed][:, None]  # [n, 1]: the first image's value
+        labels[rows, torch.arange(batch_size)[None, :], fixed[:, None]] = fixed_values
+        flat_labels = labels.reshape(n * batch_size, num_factors)
+        reps = _represent_labels(representation_fn, dataset, flat_labels)
+        local_variances = reps.reshape(n, batch_size, -1).var(axis=1, ddof=1)  # [n, D]
+        ratios = local_variances[:, active_dims] / global_variances[active_dims]
+        np.add.at(votes, (fixed.numpy(), active_index[np.argmin(ratios, axis=1)]), 1)
+        done += n
+    return votes
+
+
+def _vote_accuracy(votes: np.ndarray, classifier: np.ndarray) -> float:
+    """Fraction of votes [K, D] whose dimension's predicted factor is the true one."""
+    return float(votes[classifier, np.arange(votes.shape[1])].sum() / votes.sum())
+
+
+def _check_positive_int(value: Any, name: str, minimum: int = 1) -> None:
+    """Raise ValueError unless ``value`` is an int >= ``minimum``."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def factor_vae_details(representation_fn: RepresentationFn, dataset: GroundTruthDataset, *,
+                       seed: int = 0, batch_size: int = DEFAULT_FACTOR_VAE_BATCH,
+                       num_train: int = DEFAULT_FACTOR_VAE_TRAIN,
+                       num_eval: int = DEFAULT_FACTOR_VAE_EVAL,
+                       num_variance_estimate: int = DEFAULT_FACTOR_VAE_VARIANCE,
+                       prune_threshold: float = DEFAULT_PRUNE_THRESHOLD) -> FactorVAEDetails:
+    """The FactorVAE disentanglement score (Kim & Mnih, 2018) with its votes.
+
+    Protocol of disentanglement_lib: (1) global per-dimension variances (ddof=1) of the
+    representation of ``num_variance_estimate`` random images; dimensions whose std is
+    below ``prune_threshold`` are pruned. (2) A vote: pick a factor k uniformly, sample
+    ``batch_size`` label vectors, give all of them the same random value of factor k,
+    render and represent them; the vote is (argmin over active dims of local variance /
+    global variance, k). (3) The majority-vote classifier maps each dimension to the
+    factor it received most votes from (ties: lowest factor index). Train accuracy is on
+    ``num_train`` votes, eval accuracy on ``num_eval`` fresh votes.
+
+    Differences from disentanglement_lib: its argmin is taken over the active dims but
+    used as an index into all dims, so with pruned dims its votes land on the wrong
+    columns (the accuracies are unchanged, being invariant to relabelling dims, but its
+    vote table and classifier are wrong); here votes are recorded against the true
+    dimension. Its ``num_active_dims`` is the total number of dims; here it is the number
+    of active dims. Votes are drawn in groups sharing one render call, so the random
+    stream differs from disentanglement_lib's (the distribution is the same). With no
+    active dimension the accuracies are 0 (as in disentanglement_lib).
+
+    Args:
+        representation_fn: Maps images [N, C, H, W] to codes [N, D] (e.g. posterior means);
+            called under ``torch.no_grad()`` on at most ``MAX_CHUNK`` images at a time.
+        dataset: Provides ``factor_sizes``, ``sample_labels``, ``labels_to_factors``, ``render``.
+        seed: Seed of the ``torch.Generator`` behind every random draw.
+        batch_size: Images per vote (>= 2).
+        num_train: Votes to fit the classifier.
+        num_eval: Votes to evaluate it.
+        num_variance_estimate: Images for the global variances (>= 2).
+        prune_threshold: Minimum global std of an active dimension.
+
+    Returns:
+        A :class:`FactorVAEDetails`.
+    """
+    _check_positive_int(batch_size, "batch_size", 2)
+    _check_positive_int(num_train, "num_train")
+    _check_positive_int(num_eval, "num_eval")
+    _check_positive_int(num_variance_estimate, "num_variance_estimate", 2)
+    if not isinstance(prune_threshold, (int, float)) or not prune_threshold >= 0:
+        raise ValueError(f"prune_threshold must be a number >= 0, got {prune_threshold!r}")
+    if len(dataset.factor_sizes) < 1:
+        raise ValueError("dataset must have at least one factor (factor_sizes is empty)")
+    generator = torch.Generator().manual_seed(int(seed))
+    labels = dataset.sample_labels(num_variance_estimate, generator)
+    global_variances = _represent_labels(representation_fn, dataset, labels).var(axis=0, ddof=1)
+    active_dims = np.sqrt(global_variances) >= prune_threshold
+    num_dims, num_factors = len(global_variances), len(dataset.factor_sizes)
+    if not active_dims.any():
+        empty = np.zeros((num_factors, num_dims), dtype=np.int64)
+        return FactorVAEDetails(0.0, 0.0, 0, global_variances, active_dims, empty, empty.copy(),
+                                np.zeros(num_dims, dtype=np.int64))
+    vote_args = (batch_size, generator, global_variances, active_dims)
+    train_votes = _vote_batch(representation_fn, dataset, num_train, *vote_args)
+    classifier = np.argmax(train_votes, axis=0)
+    eval_votes = _vote_batch(representation_fn, dataset, num_eval, *vote_args)
+    return FactorVAEDetails(
+        train_accuracy=_vote_accuracy(train_votes, classifier),
+        eval_accuracy=_vote_accuracy(eval_votes, classifier),
+        num_active_dims=int(active_dims.sum()),
+        global_variances=global_variances,
+        active_dims=active_dims,
+        train_votes=train_votes,
+        eval_votes=eval_votes,
+        classifier=classifier,
+    )
+
+
+def factor_vae_score(representation_fn: RepresentationFn, dataset: GroundTruthDataset, *,
+                     seed: int = 0, batch_size: int = DEFAULT_FACTOR_VAE_BATCH,
+                     num_train: int = DEFAULT_FACTOR_VAE_TRAIN,
+                     num_eval: int = DEFAULT_FACTOR_VAE_EVAL,
+                     num_variance_estimate: int = DEFAULT_FACTOR_VAE_VARIANCE,
+                     prune_threshold: float = DEFAULT_PRUNE_THRESHOLD) -> dict:
+    """The FactorVAE disentanglement score; see :func:`factor_vae_details` for the protocol.
+
+    Args:
+        representation_fn: Maps images [N, C, H, W] to codes [N, D].
+        dataset: Ground-truth dataset (``factor_sizes``, ``sample_labels``,
+            ``labels_to_factors``, ``render``).
+        seed: Seed of every random draw.
+        batch_size: Images per vote.
+        num_train: Votes to fit the majority-vote classifier.
+        num_eval: Votes to evaluate it.
+        num_variance_estimate: Images for the global variances.
+        prune_threshold: Minimum global std of an active dimension.
+
+    Returns:
+        ``{"train_accuracy": float, "eval_accuracy": float, "num_active_dims": int}``.
+    """
+    return factor_vae_details(
+        representation_fn, dataset, seed=seed, batch_size=batch_size, num_train=num_train,
+        num_eval=num_eval, num_variance_estimate=num_variance_estimate,
+        prune_threshold=prune_threshold,
+    ).as_dict()
+
+
+# -------------------------------------------------------------------------- latents used
+
+
+def mean_posterior_std(logvar: ArrayLike) -> torch.Tensor:
+    """Posterior std ``exp(logvar / 2)`` averaged over a dataset, per latent dimension.
+
+    Args:
+        logvar: Posterior log-variances [N, D] (numpy or torch).
+
+    Returns:
+        Mean posterior std [D] (float tensor on the input's device).
+    """
+    t = torch.as_tensor(logvar)
+    if t.ndim != 2 or t.shape[0] < 1 or not torch.is_floating_point(t):
+        raise ValueError(f"logvar must be a floating array of shape [N, D] with N >= 1, got "
+                         f"shape {tuple(t.shape)} and dtype {t.dtype}")
+    return torch.exp(0.5 * t.detach()).mean(dim=0)
+
+
+def latents_used(logvar: ArrayLike, threshold: float = LATENT_USED_STD) -> int:
+    """Number of latents in use: mean posterior std below ``threshold`` (the paper: 0.5).
+
+    An unused latent collapses to the prior (std 1); a used one has a narrow posterior.
+
+    Args:
+        logvar: Posterior log-variances [N, D] over a dataset (not stds).
+        threshold: Std below which a latent counts as used.
+
+    Returns:
+        Count of used latents, in 0..D.
+    """
+    return int((mean_posterior_std(logvar) < threshold).sum().item())
+
+
+# ------------------------------------------------------------------------------ evaluate
+
+
+def _active_dims_count(means: np.ndarray, threshold: float = DEFAULT_PRUNE_THRESHOLD) -> int:
+    """Dimensions of codes [N, D] whose std (ddof=1) is at least ``threshold``."""
+    if means.shape[0] < 2:
+        return 0
+    return int((means.std(axis=0, ddof=1) >= threshold).sum())
+
+
+def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: int, seed: int = 1234,
+             factor_vae: dict | None = None, batch_size: int = MAX_CHUNK) -> dict:
+    """One results row for a trained VAE, the columns of the paper's tables.
+
+    Held-out set: ``dataset.eval_set(eval_size, seed)``. ``nll``, ``kl`` and ``elbo`` are
+    the means over it of ``vae.loss_terms`` (nats per image; ``elbo`` is the positive
+    loss NLL + KL, as in the paper's tables). ``latents_used`` counts latents whose mean
+    posterior std is below 0.5. ``mig`` uses the posterior means against the integer
+    labels. ``factor_vae`` is the FactorVAE eval accuracy with ``factor_vae`` as keyword
+    arguments of :func:`factor_vae_score` (``seed`` defaults to this ``seed``); NaN when
+    ``factor_vae`` is None. ``num_active_dims`` comes from the FactorVAE run, or, when it is
+    skipped, from the std of the held-out posterior means with the same 0.05 threshold.
+    The VAE is put in eval mode and its training mode is restored afterwards.
+
+    Args:
+        vae: Has ``encode(x) -> (mean [B, D], logvar [B, D])`` and ``loss_terms(x)`` giving
+            per-image tensors [B] ``"nll"``, ``"kl"``, ``"elbo"``.
+        dataset: Ground-truth dataset with ``eval_set`` (and the FactorVAE interface).
+        eval_size: Held-out images, >= 1.
+        seed: Seed of the held-out set (and default seed of the FactorVAE metric).
+        factor_vae: Keyword arguments of :func:`factor_vae_score`, or None to skip it.
+        batch_size: Images per forward pass.
+
+    Returns:
+        ``{"nll", "kl", "elbo", "latents_used", "mig", "factor_vae", "num_active_dims"}``.
+    """
+    _check_positive_int(eval_size, "eval_size")
+    _check_positive_int(batch_size, "batch_size")
+    if factor_vae is not None and (
+            not isinstance(factor_vae, dict) or not set(factor_vae) <= FACTOR_VAE_KWARGS):
+        raise ValueError(f"factor_vae must be None or a dict with keys among "
+                         f"{sorted(FACTOR_VAE_KWARGS)}, got {factor_vae!r}")
+    images, _, labels = dataset.eval_set(eval_size, seed)
+    device = next(vae.parameters()).device
+    was_training = vae.training
+    vae.eval()
+    try:
+        with torch.no_grad():
+            sums = {"nll": 0.0, "kl": 0.0, "elbo": 0.0}
+            means, logvars = [], []
+            for start in range(0, images.shape[0], batch_size):
+                x = images[start:start + batch_size].to(device)
+                mean, logvar = vae.encode(x)
+                means.append(mean.detach().cpu())
+                logvars.append(logvar.detach().cpu())
+                terms = vae.loss_terms(x)
+                for key in sums:
+                    sums[key] += float(terms[key].detach().double().sum().item())
+            codes = torch.cat(means).numpy()  # dtype kept: MIG bins like disentanglement_lib
+            num_images = images.shape[0]
+            row: dict[str, float | int] = {key: value / num_images for key, value in sums.items()}
+            row["latents_used"] = latents_used(torch.cat(logvars))
+            row["mig"] = mig(codes, labels)
+            if factor_vae is None:
+                row["factor_vae"] = math.nan
+                row["num_active_dims"] = _active_dims_count(codes.astype(np.float64))
+            else:
+                kwargs = {"seed": seed, **factor_vae}
+                scores = factor_vae_score(lambda x: vae.encode(x.to(device))[0], dataset, **kwargs)
+                row["factor_vae"] = scores["eval_accuracy"]
+                row["num_active_dims"] = scores["num_active_dims"]
+    finally:
+        vae.train(was_training)
+    return row

@@ -1,0 +1,540 @@
+"""The VAEs of Watters et al. (2019): encoder, DeConv decoder, Spatial Broadcast decoder.
+
+Defaults reproduce Table 1 of the paper exactly (64 x 64 images, 10 latents, 64 channels,
+4 x 4 kernels): encoder 467,476 parameters, DeConv decoder 268,291, SBD 81,027 (C = 3).
+
+Everything a reader needs is in this file:
+
+* :func:`spatial_broadcast` -- Algorithm 1: tile z over the image, append x and y maps.
+* :class:`Encoder` -- Conv(4, s2) x 4 -> FC 256 -> FC 2 x latents.
+* :class:`DeconvDecoder` -- FC -> reshape 2 x 2 -> DeConv(4, s2) x 5.
+* :class:`SpatialBroadcastDecoder` -- broadcast -> Conv(4, s1, "same") x 3, no upsampling.
+* :class:`CoordConvDecoder` -- the DeConv decoder with coordinate maps before every layer.
+* :class:`Discriminator` -- FactorVAE's total-correlation discriminator.
+* :class:`VAE` -- an encoder, one of the decoders and a likelihood.
+
+The SBD's first convolution is computed in an exact, cheaper form (see
+:class:`BroadcastConv`): the tiled latents are constant over space, so their part of the
+convolution is a per-pixel linear map of z, and the coordinate part does not depend on
+the batch at all.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LATENT_DIM = 10
+IMAGE_SIZE = 64
+WIDTH = 64
+KERNEL_SIZE = 4
+HIDDEN = 256
+GAUSSIAN_VARIANCE = 0.3  # the paper's advice: fixed decoder variance
+DECODERS = ("sbd", "deconv", "coordconv")
+LIKELIHOODS = ("gaussian", "bernoulli")
+COORD_SHUFFLE_SEED = 0
+
+
+# --------------------------------------------------------------------------- the broadcast
+
+
+def coordinate_maps(height: int, width: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
+    """The x and y maps of Algorithm 1: ``[2, H, W]``, each in [-1, 1].
+
+    Channel 0 is x = linspace(-1, 1, width) varying along the width; channel 1 is
+    y = linspace(-1, 1, height) varying along the height.
+    """
+    x = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
+    y = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype)
+    yy, xx = torch.meshgrid(y, x, indexing="ij")
+    return torch.stack([xx, yy])
+
+
+def spatial_broadcast(z: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Algorithm 1 of the paper: tile ``z`` over every pixel and append coordinates.
+
+    Args:
+        z: Latents ``[B, k]``.
+        height: Output height H.
+        width: Output width W.
+
+    Returns:
+        ``[B, k + 2, H, W]``: channels ``0..k-1`` the tiled latents, channel ``k`` the
+        x map (varying along the width) and channel ``k + 1`` the y map.
+    """
+    if z.dim() != 2:
+        raise ValueError(f"spatial_broadcast expects z of shape [B, k], got {tuple(z.shape)}")
+    if height <= 0 or width <= 0:
+        raise ValueError(f"height and width must be positive, got {height} x {width}")
+    b, k = z.shape
+    tiled = z[:, :, None, None].expand(b, k, height, width)
+    coords = coordinate_maps(height, width, device=z.device, dtype=z.dtype)
+    return torch.cat([tiled, coords.expand(b, 2, height, width)], dim=1)
+
+
+def shuffle_pixels(maps: torch.Tensor, seed: int = COORD_SHUFFLE_SEED) -> torch.Tensor:
+    """Permute the pixels of ``[C, H, W]`` maps once, keeping each pixel's channels together.
+
+    The App. B ablation: each (x, y) pair survives, but its place in the image is random.
+    """
+    c, h, w = maps.shape
+    perm = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
+    return maps.reshape(c, h * w)[:, perm.to(maps.device)].reshape(c, h, w)
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def same_padding(kernel_size: int) -> tuple[int, int, int, int]:
+    """TensorFlow's "same" padding for stride 1 as ``F.pad`` wants it: (left, right, top, bottom).
+
+    An even kernel pads one pixel less before than after, as TensorFlow does.
+    """
+    before = (kernel_size - 1) // 2
+    after = kernel_size - 1 - before
+    return (before, after, before, after)
+
+
+class SameConv2d(nn.Conv2d):
+    """A stride-1 convolution with TensorFlow's "same" padding (also for even kernels)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=1, padding=0)
+        self.pad = same_padding(kernel_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C_in, H, W] -> [B, C_out, H, W]``."""
+        return super().forward(F.pad(x, self.pad))
+
+
+def stride2_padding(kernel_size: int) -> int:
+    """Symmetric padding that makes a stride-2 (de)convolution halve (double) the size."""
+    if kernel_size < 2 or kernel_size % 2:
+        raise ValueError(f"stride-2 layers need an even kernel size >= 2, got {kernel_size}")
+    return (kernel_size - 2) // 2
+
+
+def init_weights(module: nn.Module) -> None:
+    """The paper's initialisation: truncated-normal weights, zero biases.
+
+    The standard deviation follows fan-in (1 / sqrt(fan_in)), cut at two deviations, as
+    TensorFlow/Sonnet's default truncated-normal initialiser does.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if isinstance(m, nn.ConvTranspose2d):
+                fan_in = m.weight.shape[0] * m.weight[0, 0].numel()
+            else:
+                fan_in = m.weight[0].numel()
+            std = 1.0 / math.sqrt(fan_in)
+            nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def mlp(sizes: Sequence[int], *, final_activation: bool) -> nn.Sequential:
+    """Fully connected layers ``sizes[0] -> ... -> sizes[-1]`` with ReLU between them."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or final_activation:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def _check_positive(**values: int) -> None:
+    """Raise one ValueError naming every argument that is not a positive integer."""
+    bad = {k: v for k, v in values.items() if not isinstance(v, int) or v <= 0}
+    if bad:
+        raise ValueError(f"expected positive integers, got {bad}")
+
+
+def _check_images(x: torch.Tensor, channels: int, image_size: int) -> None:
+    """Raise a ValueError unless ``x`` is ``[B, channels, image_size, image_size]``."""
+    if x.dim() != 4 or x.shape[1] != channels or x.shape[2] != image_size or x.shape[3] != image_size:
+        raise ValueError(
+            f"expected images of shape [B, {channels}, {image_size}, {image_size}], got {tuple(x.shape)}"
+        )
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+class Encoder(nn.Module):
+    """Conv(k, s2) layers -> flatten -> FC ``hidden`` -> FC 2 x ``latent_dim``.
+
+    Table 1: four 64-channel 4 x 4 stride-2 convolutions (64 -> 4 pixels), FC 256.
+    Table 2 (FactorVAE): channels (32, 32, 64, 64).
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = LATENT_DIM,
+        in_channels: int = 3,
+        *,
+        channels: Sequence[int] = (WIDTH,) * 4,
+        kernel_size: int = KERNEL_SIZE,
+        hidden: int = HIDDEN,
+        image_size: int = IMAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        _check_positive(latent_dim=latent_dim, in_channels=in_channels, hidden=hidden, image_size=image_size)
+        side = image_size // 2 ** len(channels)
+        if side < 1 or image_size % 2 ** len(channels):
+            raise ValueError(f"image_size {image_size} is not divisible by 2^{len(channels)}")
+        pad = stride2_padding(kernel_size)
+        convs: list[nn.Module] = []
+        for c_in, c_out in zip((in_channels, *channels[:-1]), channels):
+            convs += [nn.Conv2d(c_in, c_out, kernel_size, stride=2, padding=pad), nn.ReLU()]
+        self.convs = nn.Sequential(*convs)
+        self.head = mlp([channels[-1] * side * side, hidden, 2 * latent_dim], final_activation=False)
+        self.latent_dim = latent_dim
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``[B, C, H, W]`` -> posterior (mean ``[B, D]``, log-variance ``[B, D]``)."""
+        h = self.convs(x)
+        # Flatten channels-last and channels-first alike in the same (C, H, W) order.
+        stats = self.head(h.reshape(h.shape[0], -1))
+        return stats[:, : self.latent_dim], stats[:, self.latent_dim :]
+
+
+# --------------------------------------------------------------------------- decoders
+
+
+class DeconvDecoder(nn.Module):
+    """MLP -> reshape to ``start x start x channels[0]`` -> stride-2 DeConvs -> logits.
+
+    Table 1: FC 256 -> 2 x 2 x 64 -> DeConv(4, s2, 64) x 4 -> DeConv(4, s2, C).
+    ``channels`` lists the hidden deconvs' widths; one more deconv outputs ``out_channels``,
+    so the depth (Table 6) is ``len(channels) + 1``. ``mlp_layers`` (Table 8) counts the
+    FC layers before the reshape; hidden ones are ``hidden`` wide.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = LATENT_DIM,
+        out_channels: int = 3,
+        *,
+        channels: Sequence[int] = (WIDTH,) * 4,
+        kernel_size: int = KERNEL_SIZE,
+        mlp_layers: int = 1,
+        hidden: int = HIDDEN,
+        image_size: int = IMAGE_SIZE,
+        coord_channels: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_positive(latent_dim=latent_dim, out_channels=out_channels, mlp_layers=mlp_layers, image_size=image_size)
+        depth = len(channels) + 1
+        self.start = image_size // 2**depth
+        if self.start < 1 or image_size % 2**depth:
+            raise ValueError(f"image_size {image_size} is not divisible by 2^{depth} (deconv depth {depth})")
+        self.start_channels = channels[0]
+        self.coord_channels = coord_channels
+        extra = 2 if coord_channels else 0
+        self.mlp = mlp([latent_dim] + [hidden] * (mlp_layers - 1) + [self.start**2 * channels[0]], final_activation=True)
+        pad = stride2_padding(kernel_size)
+        self.deconvs = nn.ModuleList(
+            nn.ConvTranspose2d(c_in + extra, c_out, kernel_size, stride=2, padding=pad)
+            for c_in, c_out in zip((channels[0], *channels), (*channels, out_channels))
+        )
+        init_weights(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, D]`` -> logits ``[B, C, H, W]``."""
+        h = self.mlp(z).reshape(z.shape[0], self.start_channels, self.start, self.start)
+        for i, deconv in enumerate(self.deconvs):
+            if self.coord_channels:
+                coords = coordinate_maps(h.shape[2], h.shape[3], device=h.device, dtype=h.dtype)
+                h = torch.cat([h, coords.expand(h.shape[0], 2, -1, -1)], dim=1)
+            h = deconv(h)
+            if i < len(self.deconvs) - 1:
+                h = F.relu(h)
+        return h
+
+
+class CoordConvDecoder(DeconvDecoder):
+    """App. E's CoordConv VAE decoder: the DeConv decoder with x and y maps appended
+    before every deconvolution (no tiling of z)."""
+
+    def __init__(self, latent_dim: int = LATENT_DIM, out_channels: int = 3, **kwargs) -> None:
+        super().__init__(latent_dim, out_channels, coord_channels=True, **kwargs)
+
+
+class BroadcastConv(nn.Module):
+    """The SBD's first layer: a "same" convolution of ``spatial_broadcast(z)``, computed exactly
+    without materialising the tiled input.
+
+    Split the kernel into its latent part ``W_z`` and its coordinate part ``W_xy``. The latent
+    channels are constant over space, so at pixel (i, j) their contribution is
+    ``sum_c z_c * M[o, c, i, j]`` where ``M`` sums ``W_z`` over the taps that land inside the
+    image (all of them in the interior, fewer at the border where "same" padding adds zeros).
+    ``M`` is separable: ``M = R W_z C^T`` with ``R[i, u] = 1`` when tap row ``u`` is inside at
+    row ``i``. The coordinate part is one small convolution shared by the whole batch. Cost
+    per image: ``k * C_out * H * W`` multiply-adds instead of ``(k + 2) * C_out * H * W * K^2``.
+    The weights are an ordinary ``[C_out, k + 2, K, K]`` conv weight, so checkpoints, init and
+    gradients are those of the plain layer.
+    """
+
+    def __init__(self, latent_dim: int, out_channels: int, kernel_size: int, height: int, width: int,
+                 *, shuffle_coords: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_channels, latent_dim + 2, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.kernel_size = kernel_size
+        coords = coordinate_maps(height, width)
+        if shuffle_coords:
+            coords = shuffle_pixels(coords)
+        self.register_buffer("coords", coords, persistent=False)
+        self.register_buffer("rows", self._valid_taps(height, kernel_size), persistent=False)
+        self.register_buffer("cols", self._valid_taps(width, kernel_size), persistent=False)
+
+    @staticmethod
+    def _valid_taps(size: int, kernel_size: int) -> torch.Tensor:
+        """``[size, K]``: 1 where kernel tap ``u`` reads a pixel inside the image."""
+        before = same_padding(kernel_size)[0]
+        i = torch.arange(size)[:, None]
+        u = torch.arange(kernel_size)[None, :]
+        src = i + u - before
+        return ((src >= 0) & (src < size)).float()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, k]`` -> first-layer pre-activations ``[B, C_out, H, W]`` (channels-last)."""
+        w_z, w_xy = self.weight[:, :-2], self.weight[:, -2:]
+        # M[c, i, j, o]: latent c's weight summed over the taps that are inside at (i, j).
+        m = torch.einsum("iu,ocuv,jv->cijo", self.rows.to(z.dtype), w_z, self.cols.to(z.dtype))
+        xy = F.conv2d(F.pad(self.coords[None].to(z.dtype), same_padding(self.kernel_size)), w_xy, self.bias)
+        b, k = z.shape
+        _, h, w, o = m.shape[0], m.shape[1], m.shape[2], m.shape[3]
+        out = torch.addmm(xy[0].permute(1, 2, 0).reshape(1, -1), z, m.reshape(k, -1))
+        return out.view(b, h, w, o).permute(0, 3, 1, 2)  # [B, O, H, W], channels-last memory
+
+
+class SpatialBroadcastDecoder(nn.Module):
+    """The Spatial Broadcast decoder: optional MLP -> broadcast -> stride-1 convs -> logits.
+
+    Table 1: tile z to 64 x 64 x 10, append x and y, Conv(4, s1, 64) x 2, Conv(4, s1, C).
+    No upsampling anywhere.
+
+    Args:
+        latent_dim: k, the size of z.
+        out_channels: C of the output image.
+        width: Channels of every hidden conv layer.
+        num_layers: Conv layers in all, the output layer included (Table 5: 2..5; default 3).
+        kernel_size: Side of the conv kernels ("same" padding, even sizes as TensorFlow pads).
+        mlp_layers: FC layers applied to z before broadcasting (Table 7; 0 = none), each
+            ``mlp_width`` wide; the broadcast then tiles their output.
+        upscales: How many of the last layers are stride-2 deconvolutions instead of
+            convolutions (Table 10); the broadcast is at ``image_size / 2**upscales``.
+        shuffle_coords: App. B ablation: permute the coordinate maps' pixels once (fixed seed),
+            keeping each (x, y) pair together.
+        image_size: Side of the output image.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = LATENT_DIM,
+        out_channels: int = 3,
+        *,
+        width: int = WIDTH,
+        num_layers: int = 3,
+        kernel_size: int = KERNEL_SIZE,
+        mlp_layers: int = 0,
+        mlp_width: int = HIDDEN,
+        upscales: int = 0,
+        shuffle_coords: bool = False,
+        image_size: int = IMAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        _check_positive(latent_dim=latent_dim, out_channels=out_channels, width=width, num_layers=num_layers,
+                        kernel_size=kernel_size, image_size=image_size)
+        if num_layers < 2:
+            raise ValueError(f"num_layers must be >= 2 (one hidden conv and the output conv), got {num_layers}")
+        if not 0 <= upscales < num_layers:
+            raise ValueError(f"upscales must be in [0, num_layers - 1] = [0, {num_layers - 1}], got {upscales}")
+        if mlp_layers < 0:
+            raise ValueError(f"mlp_layers must be >= 0, got {mlp_layers}")
+        side = image_size // 2**upscales
+        if side < 1 or image_size % 2**upscales:
+            raise ValueError(f"image_size {image_size} is not divisible by 2^{upscales} (upscales)")
+        self.mlp = mlp([latent_dim] + [mlp_width] * mlp_layers, final_activation=True) if mlp_layers else nn.Identity()
+        tiled = mlp_width if mlp_layers else latent_dim
+        self.broadcast = BroadcastConv(tiled, width, kernel_size, side, side, shuffle_coords=shuffle_coords)
+        layers: list[nn.Module] = []
+        for i in range(1, num_layers):
+            c_out = out_channels if i == num_layers - 1 else width
+            if i >= num_layers - upscales:
+                layers.append(nn.ConvTranspose2d(width, c_out, kernel_size, stride=2, padding=stride2_padding(kernel_size)))
+            else:
+                layers.append(SameConv2d(width, c_out, kernel_size))
+        self.convs = nn.ModuleList(layers)
+        init_weights(self)
+        # BroadcastConv holds a plain conv weight: give it the same initialisation.
+        w = self.broadcast.weight
+        std = 1.0 / math.sqrt(w[0].numel())
+        nn.init.trunc_normal_(w.data, std=std, a=-2 * std, b=2 * std)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, k]`` -> logits ``[B, C, H, W]``."""
+        h = F.relu(self.broadcast(self.mlp(z)))
+        for i, layer in enumerate(self.convs):
+            h = layer(h)
+            if i < len(self.convs) - 1:
+                h = F.relu(h)
+        return h
+
+
+class Discriminator(nn.Module):
+    """FactorVAE's discriminator (Kim & Mnih, 2018): 6 FC layers of 1000 units, LeakyReLU(0.2),
+    2 logits (sample from q(z) vs. from the product of its marginals)."""
+
+    def __init__(self, latent_dim: int = LATENT_DIM, hidden: int = 1000, num_layers: int = 6) -> None:
+        super().__init__()
+        _check_positive(latent_dim=latent_dim, hidden=hidden, num_layers=num_layers)
+        layers: list[nn.Module] = []
+        sizes = [latent_dim] + [hidden] * (num_layers - 1)
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+        layers.append(nn.Linear(sizes[-1], 2))
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, D]`` -> logits ``[B, 2]``."""
+        return self.net(z)
+
+
+# --------------------------------------------------------------------------- the VAE
+
+
+class VAE(nn.Module):
+    """A VAE with the paper's encoder and a chosen decoder.
+
+    Args:
+        decoder: ``"sbd"``, ``"deconv"`` or ``"coordconv"``.
+        latent_dim: Number of latents (the paper: 10).
+        channels: Image channels C.
+        likelihood: ``"gaussian"`` (fixed variance 0.3, mean = decoder output) or
+            ``"bernoulli"`` (decoder output = logits).
+        beta: Weight of the KL term (1 = plain VAE).
+        width: Channels of every hidden conv layer in encoder and decoder (the paper: 64).
+        image_size: Side of the square images.
+        architecture: ``"table1"`` (default) or ``"table2"`` (FactorVAE's encoder channels
+            32, 32, 64, 64 and DeConv 64, 64, 32, 32; the SBD is unchanged).
+        decoder_kwargs: Extra options of the decoder class (the ablations: ``num_layers``,
+            ``kernel_size``, ``mlp_layers``, ``upscales``, ``shuffle_coords``, ...).
+
+    ``vae.config`` holds exactly these arguments, so ``VAE(**vae.config)`` rebuilds it.
+    """
+
+    def __init__(
+        self,
+        decoder: str = "sbd",
+        latent_dim: int = LATENT_DIM,
+        channels: int = 3,
+        likelihood: str = "gaussian",
+        beta: float = 1.0,
+        *,
+        width: int = WIDTH,
+        image_size: int = IMAGE_SIZE,
+        architecture: str = "table1",
+        decoder_kwargs: dict | None = None,
+    ) -> None:
+        super().__init__()
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
+        if architecture not in ("table1", "table2"):
+            raise ValueError(f"unknown architecture {architecture!r}; expected 'table1' or 'table2'")
+        if not beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        decoder_kwargs = dict(decoder_kwargs or {})
+        self.config = dict(decoder=decoder, latent_dim=latent_dim, channels=channels, likelihood=likelihood,
+                           beta=float(beta), width=width, image_size=image_size, architecture=architecture,
+                           decoder_kwargs=decoder_kwargs)
+        if architecture == "table2":
+            enc_channels, dec_channels = (width // 2, width // 2, width, width), (width, width, width // 2, width // 2)
+        else:
+            enc_channels = dec_channels = (width,) * 4
+        self.encoder = Encoder(latent_dim, channels, channels=enc_channels, image_size=image_size)
+        if decoder == "sbd":
+            self.decoder = SpatialBroadcastDecoder(latent_dim, channels, width=width, image_size=image_size,
+                                                   **decoder_kwargs)
+        else:
+            cls = DeconvDecoder if decoder == "deconv" else CoordConvDecoder
+            decoder_kwargs.setdefault("channels", dec_channels)
+            self.decoder = cls(latent_dim, channels, image_size=image_size, **decoder_kwargs)
+        self.latent_dim = latent_dim
+        self.channels = channels
+        self.image_size = image_size
+        self.likelihood = likelihood
+        self.beta = float(beta)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``[B, C, H, W]`` in [0, 1] -> (posterior mean ``[B, D]``, log-variance ``[B, D]``)."""
+        _check_images(x, self.channels, self.image_size)
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, D]`` -> decoder output ``[B, C, H, W]`` (Gaussian mean or Bernoulli logits)."""
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"expected latents of shape [B, {self.latent_dim}], got {tuple(z.shape)}")
+        return self.decoder(z)
+
+    def to_image(self, out: torch.Tensor) -> torch.Tensor:
+        """Decoder output -> the image it predicts, in [0, 1] (``[B, C, H, W]``)."""
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out.clamp(0.0, 1.0)
+
+    def decode_image(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, D]`` -> images ``[B, C, H, W]`` in [0, 1]."""
+        return self.to_image(self.decode(z))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Images ``[B, C, H, W]`` -> reconstructions from the posterior means, in [0, 1]."""
+        mean, _ = self.encode(x)
+        return self.decode_image(mean)
+
+    def nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood of images ``x`` under decoder output ``out``, nats per image ``[B]``.
+
+        Gaussian: ``sum((x - out)^2) / (2 * 0.3) + 0.5 * log(2 pi 0.3)`` per pixel, constant
+        included. Bernoulli: binary cross-entropy with logits summed over pixels (the paper's).
+        """
+        if self.likelihood == "bernoulli":
+            per_pixel = F.binary_cross_entropy_with_logits(out, x, reduction="none")
+        else:
+            per_pixel = (x - out) ** 2 / (2 * GAUSSIAN_VARIANCE) + 0.5 * math.log(2 * math.pi * GAUSSIAN_VARIANCE)
+        return per_pixel.flatten(1).sum(1)
+
+    def loss_terms(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """One reparameterised pass: per-image NLL, KL and ELBO (nats) and the latents.
+
+        Args:
+            x: Images ``[B, C, H, W]`` in [0, 1].
+            generator: Optional RNG for the reparameterisation noise.
+
+        Returns:
+            ``nll``, ``kl``, ``elbo`` (= nll + kl, the negative ELBO, as the paper reports it),
+            each ``[B]``; ``loss`` = nll + beta * kl, ``[B]``; ``z``, ``mean``, ``logvar``, ``[B, D]``.
+        """
+        mean, logvar = self.encode(x)
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        z = mean + eps * torch.exp(0.5 * logvar)
+        nll = self.nll(self.decode(z), x)
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+        return dict(nll=nll, kl=kl, elbo=nll + kl, loss=nll + self.beta * kl, z=z, mean=mean, logvar=logvar)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Batch means of :meth:`loss_terms`: ``loss`` (to minimise), ``nll``, ``kl``, ``elbo``."""
+        t = self.loss_terms(x)
+        return {k: t[k].mean() for k in ("loss", "nll", "kl", "elbo")}
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,92 @@
+"""The one switch between quick (tests), course (laptop CPU) and paper (GPU) settings.
+
+``SBDLIB_SCALE`` is read here and nowhere else. Notebooks call :func:`scale` and use
+what it returns; they never test for CI themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+ENV_VAR = "SBDLIB_SCALE"
+DEFAULT_SCALE = "course"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Settings that decide how much compute a notebook spends.
+
+    Attributes:
+        name: ``"quick"``, ``"course"`` or ``"paper"``.
+        image_size: Side of the square images.
+        steps: Optimiser steps per VAE training run.
+        batch_size: Images per step.
+        lr: Adam learning rate.
+        width: Channels of every hidden conv layer (the paper: 64).
+        seeds: Runs per decoder in multi-seed experiments.
+        eval_size: Held-out images for NLL / KL / ELBO, MIG and latents used.
+        factor_vae_train: Training votes of the FactorVAE metric (disentanglement_lib: 10,000).
+        factor_vae_eval: Evaluation votes of the FactorVAE metric (disentanglement_lib: 5,000).
+        factor_vae_variance: Samples for the global variances of the FactorVAE metric.
+        demo_steps: Steps of the small, seconds-long demonstrations.
+    """
+
+    name: str
+    image_size: int
+    steps: int
+    batch_size: int
+    lr: float
+    width: int
+    seeds: int
+    eval_size: int
+    factor_vae_train: int
+    factor_vae_eval: int
+    factor_vae_variance: int
+    demo_steps: int
+
+    def as_dict(self) -> dict:
+        """The settings as a plain dict (for result rows and checkpoints)."""
+        return asdict(self)
+
+
+SCALES: dict[str, Scale] = {
+    # Seconds per notebook: exercises every code path, proves nothing about results.
+    "quick": Scale(
+        name="quick", image_size=64, steps=12, batch_size=8, lr=1e-3, width=16,
+        seeds=2, eval_size=256, factor_vae_train=64, factor_vae_eval=32,
+        factor_vae_variance=512, demo_steps=10,
+    ),
+    # A laptop CPU, minutes per notebook.
+    "course": Scale(
+        name="course", image_size=64, steps=2000, batch_size=32, lr=1e-3, width=32,
+        seeds=3, eval_size=5000, factor_vae_train=2000, factor_vae_eval=1000,
+        factor_vae_variance=5000, demo_steps=300,
+    ),
+    # The paper's Appendix A settings (colored sprites: 1.5e6 steps; circles: 5e5): a GPU.
+    "paper": Scale(
+        name="paper", image_size=64, steps=500_000, batch_size=16, lr=3e-4, width=64,
+        seeds=25, eval_size=10_000, factor_vae_train=10_000, factor_vae_eval=5_000,
+        factor_vae_variance=10_000, demo_steps=2000,
+    ),
+}
+
+
+def scale(name: str | None = None) -> Scale:
+    """Return the settings selected by ``SBDLIB_SCALE`` (default ``course``).
+
+    Args:
+        name: Override the environment variable (useful in tests).
+
+    Returns:
+        The :class:`Scale` to use.
+
+    Raises:
+        ValueError: If the name is not one of ``quick``, ``course``, ``paper``.
+    """
+    chosen = (name if name is not None else os.environ.get(ENV_VAR, DEFAULT_SCALE)).strip().lower()
+    if chosen not in SCALES:
+        raise ValueError(
+            f"{ENV_VAR}={chosen!r} is not a known scale; expected one of {sorted(SCALES)}"
+        )
+    return SCALES[chosen]

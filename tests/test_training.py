@@ -1,0 +1,179 @@
+"""Tests of sbdlib.training, sbdlib.checkpoints and sbdlib.objectives."""
+
+import math
+
+import pytest
+import torch
+
+from sbdlib.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from sbdlib.data import Circles
+from sbdlib.models import VAE
+from sbdlib.objectives import BetaVAE, FactorVAE, permute_dims
+from sbdlib.training import History, train
+
+DATA = Circles("xy")
+
+
+def tiny(decoder="sbd", **kw):
+    torch.manual_seed(0)
+    return VAE(decoder, width=4, **kw)
+
+
+def test_train_returns_history_and_learns():
+    vae = tiny()
+    h = train(vae, DATA, steps=30, batch_size=8, lr=3e-3, progress="none")
+    assert len(h) == 30 and h.step[-1] == 30
+    assert set(h.metrics) >= {"nll", "kl", "elbo", "loss"}
+    assert all(math.isfinite(v) for v in h["elbo"])
+    assert sum(h["nll"][-5:]) < sum(h["nll"][:5])  # the reconstruction term goes down
+    for a, b, c in zip(h["nll"], h["kl"], h["elbo"]):
+        assert c == pytest.approx(a + b, rel=1e-5)
+
+
+def test_same_seed_same_run():
+    h1 = train(tiny(), DATA, steps=5, batch_size=4, seed=3, progress="none")
+    h2 = train(tiny(), DATA, steps=5, batch_size=4, seed=3, progress="none")
+    assert h1["loss"] == h2["loss"]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    vae = tiny("deconv", likelihood="bernoulli")
+    path = save_checkpoint(tmp_path / "m.pt", vae, step=7, history={"a": [1.0]})
+    loaded, payload = load_checkpoint(path)
+    assert loaded.config == vae.config and payload["step"] == 7
+    for (k, a), (_, b) in zip(vae.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
+
+
+def test_corrupted_checkpoint_gives_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", tiny())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable sbdlib checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_foreign_and_pickled_files_are_refused(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an sbdlib checkpoint"):
+        read_checkpoint(tmp_path / "other.pt")
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pickled code ran",))
+
+    torch.save({"format": "sbdlib-checkpoint", "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="not a readable"):
+        read_checkpoint(tmp_path / "evil.pt")
+
+
+def test_mismatched_checkpoint_gives_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", tiny("sbd"))
+    with pytest.raises(ValueError, match="different model"):
+        load_checkpoint(path, tiny("deconv"))
+    payload = read_checkpoint(path)
+    payload["config"]["width"] = 8  # config says 8 channels, weights have 4
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="shape mismatch"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_resume_continues_from_checkpoint(tmp_path):
+    path = tmp_path / "run.pt"
+    h1 = train(tiny(), DATA, steps=6, batch_size=4, checkpoint=path, progress="none")
+    h2 = train(tiny(), DATA, steps=10, batch_size=4, checkpoint=path, resume=True, progress="none")
+    assert h2.step == list(range(1, 11)) and h2["loss"][:6] == h1["loss"]
+    assert read_checkpoint(path)["step"] == 10
+
+
+class InterruptingData:
+    """A dataset whose stream raises KeyboardInterrupt (the stop button) after some batches."""
+
+    def __init__(self, after):
+        self.after = after
+
+    def stream(self, batch_size, seed=0):
+        it = DATA.stream(batch_size, seed=seed)
+        for _ in range(self.after):
+            yield next(it)
+        raise KeyboardInterrupt
+
+
+def test_interrupt_keeps_model_and_history(tmp_path):
+    vae = tiny()
+    before = [p.detach().clone() for p in vae.parameters()]
+    h = train(vae, InterruptingData(4), steps=100, batch_size=4, checkpoint=tmp_path / "c.pt", progress="none")
+    assert h.interrupted and len(h) == 4
+    assert any(not torch.equal(a, b) for a, b in zip(before, vae.parameters()))  # trained weights kept
+    assert read_checkpoint(tmp_path / "c.pt")["step"] == 4  # and saved
+
+
+class PoisonedData:
+    """Finite batches, then a NaN batch."""
+
+    def __init__(self, good):
+        self.good = good
+
+    def stream(self, batch_size, seed=0):
+        it = DATA.stream(batch_size, seed=seed)
+        for _ in range(self.good):
+            yield next(it)
+        while True:
+            yield torch.full((batch_size, 3, 64, 64), float("nan"))
+
+
+def test_nan_stops_and_restores_last_good_weights():
+    vae = tiny()
+    h = None
+    with pytest.warns(RuntimeWarning, match="restored"):
+        h = train(vae, PoisonedData(3), steps=50, batch_size=4, progress="none")
+    assert h.diverged and len(h) == 3
+    assert all(torch.isfinite(p).all() for p in vae.parameters())
+    x = next(DATA.stream(4))
+    assert torch.isfinite(vae(x)["loss"])
+
+
+def test_history_round_trip():
+    h = History()
+    h.append(1, {"nll": 1.0, "kl": 2.0})
+    assert History.from_dict(h.as_dict()).metrics == h.metrics
+
+
+def test_beta_weights_the_kl():
+    vae = tiny()
+    x = next(DATA.stream(4))
+    torch.manual_seed(0)
+    a = BetaVAE(1.0)(vae, x)
+    torch.manual_seed(0)
+    b = BetaVAE(4.0)(vae, x)
+    assert b["loss"].item() == pytest.approx((b["nll"] + 4 * b["kl"]).item(), rel=1e-6)
+    assert a["elbo"].item() == pytest.approx(b["elbo"].item(), rel=1e-6)
+
+
+def test_factor_vae_trains_discriminator():
+    vae = tiny()
+    obj = FactorVAE(vae.latent_dim)
+    h = train(vae, DATA, steps=4, batch_size=8, objective=obj, progress="none")
+    assert {"tc", "disc_loss", "disc_accuracy"} <= set(h.metrics)
+    with pytest.raises(ValueError, match="even batch"):
+        obj(vae, torch.rand(3, 3, 64, 64))
+
+
+def test_permute_dims_permutes_each_column():
+    z = torch.arange(40.0).reshape(10, 4)
+    p = permute_dims(z, torch.Generator().manual_seed(0))
+    for j in range(4):
+        assert sorted(p[:, j].tolist()) == z[:, j].tolist()
+    assert not torch.equal(p, z)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="steps"):
+        train(tiny(), DATA, steps=-1)
+    with pytest.raises(ValueError, match="resume"):
+        train(tiny(), DATA, steps=1, resume=True)
+    with pytest.raises(ValueError, match="progress"):
+        train(tiny(), DATA, steps=1, progress="fancy")
