@@ -170,3 +170,27 @@ def shipped_or_run(dataset: str = DEFAULT_DATASET, scale: Scale | None = None, r
     if path.exists() and not retrain:
         return load_results(path)
     return run_seeds(dataset=dataset, scale=scale, retrain=retrain, progress=progress)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: train (or load) and evaluate runs at the current ``SBDLIB_SCALE``.
+
+    Example, the shipped course-scale checkpoints and results:
+    ``SBDLIB_SCALE=course python -m sbdlib.experiments --decoders deconv sbd --seeds 0 1 2``
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sbdlib.experiments", description=main.__doc__.splitlines()[0])
+    parser.add_argument("--decoders", nargs="+", default=["deconv", "sbd"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=None)
+    parser.add_argument("--dataset", default=DEFAULT_DATASET)
+    parser.add_argument("--retrain", action="store_true")
+    args = parser.parse_args(argv)
+    rows = run_seeds(args.decoders, args.seeds, dataset=args.dataset, retrain=args.retrain, progress="text")
+    for row in rows:
+        print({k: row[k] for k in ("decoder", "seed", "elbo", "latents_used", "mig", "factor_vae", "train_seconds")})
+    print(f"results: {results_path(args.dataset)}")
+
+
+if __name__ == "__main__":
+    main()

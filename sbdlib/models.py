@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sbdlib import convolutions
+
 LATENT_DIM = 10
 IMAGE_SIZE = 64
 WIDTH = 64
@@ -94,21 +96,24 @@ def same_padding(kernel_size: int) -> tuple[int, int, int, int]:
 
     An even kernel pads one pixel less before than after, as TensorFlow does.
     """
-    before = (kernel_size - 1) // 2
-    after = kernel_size - 1 - before
+    before, after = convolutions.same_padding(kernel_size)
     return (before, after, before, after)
 
 
 class SameConv2d(nn.Conv2d):
-    """A stride-1 convolution with TensorFlow's "same" padding (also for even kernels)."""
+    """A stride-1 convolution with TensorFlow's "same" padding (also for even kernels).
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    Computed by :func:`sbdlib.convolutions.same_conv2d`: on CPU, wide layers use an exact
+    Winograd algorithm with fewer multiplications than the direct convolution.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, impl: str = "auto") -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride=1, padding=0)
-        self.pad = same_padding(kernel_size)
+        self.impl = impl
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C_in, H, W] -> [B, C_out, H, W]``."""
-        return super().forward(F.pad(x, self.pad))
+        return convolutions.same_conv2d(x, self.weight, self.bias, impl=self.impl)
 
 
 def stride2_padding(kernel_size: int) -> int:
@@ -538,3 +543,31 @@ class VAE(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def activation_memory(vae: VAE, x: torch.Tensor) -> int:
+    """Bytes of activations autograd keeps for the backward pass of one training step.
+
+    Counts every tensor saved for backward during ``vae(x)`` once, parameters excluded:
+    the memory that grows with the batch (the paper: the SBD needs about 50% more than the
+    DeConv decoder, as all its activations are at full resolution).
+
+    Args:
+        vae: The model.
+        x: A batch ``[B, C, H, W]``.
+    """
+    params = {p.data_ptr() for p in vae.parameters()}
+    seen: set[tuple[int, int]] = set()
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        key = (t.data_ptr(), t.numel())
+        if t.data_ptr() not in params and key not in seen:
+            seen.add(key)
+            total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        vae(x)
+    return total

@@ -10,7 +10,9 @@
 * Checkpoints (optional) are written atomically every ``checkpoint_every`` steps and at the
   end; ``resume=True`` continues a run from its checkpoint.
 * CUDA when available, else CPU, with the same code; on CUDA, bf16 autocast and
-  channels-last memory.
+  channels-last memory. On CPU, fp32 NCHW (on CPUs without native bf16, such as the
+  2-core AVX2 machines this course is tested on, bf16 and channels-last convolutions run
+  slower, see ``benchmarks/``), and glibc is told to reuse freed memory.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Iterator
 
 import torch
 
+from sbdlib.convolutions import reuse_freed_memory
 from sbdlib.checkpoints import load_state, read_checkpoint, save_checkpoint
 from sbdlib.models import VAE
 from sbdlib.objectives import BetaVAE
@@ -193,6 +196,8 @@ def train(
     amp = cuda if amp is None else amp
     objective = objective if objective is not None else BetaVAE()
     vae.to(device)
+    if not cuda:
+        reuse_freed_memory()  # activation-sized buffers are reused instead of page-faulted in anew
     if cuda:
         vae.to(memory_format=torch.channels_last)
     vae.train()
@@ -269,3 +274,49 @@ def train(
 def images_per_second(history: History, batch_size: int) -> float:
     """Training throughput of a finished run."""
     return len(history) * batch_size / history.seconds if history.seconds > 0 else math.nan
+
+
+def train_renderer(
+    decoder: torch.nn.Module,
+    dataset,
+    factor_names: tuple[str, ...] = ("x", "y"),
+    *,
+    steps: int,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> list[float]:
+    """Supervised rendering: teach a decoder to draw the image of given factor values.
+
+    No encoder, no KL: the decoder's input is the true factors, rescaled to [-1, 1], and the
+    loss is the squared error to the rendered image. Notebook 02 uses it to show how easily
+    each decoder learns to put an object at (x, y).
+
+    Args:
+        decoder: Maps ``[B, len(factor_names)]`` -> ``[B, C, H, W]``.
+        dataset: A procedural dataset (``sample_factors``, ``render``, ``factor_ranges``).
+        factor_names: The factors fed to the decoder.
+        steps: Optimiser steps.
+        batch_size: Images per step.
+        lr: Adam learning rate.
+        seed: Fixes the factors drawn.
+
+    Returns:
+        The per-step mean squared error per pixel.
+    """
+    columns = [dataset.factor_index(n) for n in factor_names]
+    lo = torch.tensor([dataset.factor_ranges[i][0] for i in columns])
+    hi = torch.tensor([dataset.factor_ranges[i][1] for i in columns])
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        factors = dataset.sample_factors(batch_size, generator)
+        target = dataset.render(factors)
+        code = 2 * (factors[:, columns] - lo) / (hi - lo) - 1
+        loss = ((decoder(code) - target) ** 2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
