@@ -38,6 +38,11 @@ def run_name(decoder: str, seed: int, dataset: str = DEFAULT_DATASET, scale: Sca
     return f"{dataset.replace('/', '-')}_{decoder}_s{seed}_{s.name}"
 
 
+def scaled_dataset(dataset: str = DEFAULT_DATASET, scale: Scale | None = None):
+    """The named dataset at the scale's image size."""
+    return get_dataset(dataset, image_size=(scale or current_scale()).image_size)
+
+
 def build_vae(decoder: str, dataset, scale: Scale | None = None, **kwargs: Any) -> VAE:
     """A VAE sized for ``scale`` (its width) and for the dataset's images."""
     s = scale or current_scale()
@@ -75,7 +80,7 @@ def train_or_load(
         return vae, History.from_dict(payload["history"])
     if path.exists():
         path.unlink()
-    ds = get_dataset(dataset)
+    ds = scaled_dataset(dataset, s)
     torch.manual_seed(seed)
     vae = build_vae(decoder, ds, s)
     history = train(vae, ds, steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=seed, checkpoint=path,
@@ -88,7 +93,7 @@ def evaluate_run(vae: VAE, dataset: str = DEFAULT_DATASET, scale: Scale | None =
     """NLL, KL, ELBO, latents used, MIG and the FactorVAE score of a trained VAE at ``scale``."""
     s = scale or current_scale()
     fv = dict(num_train=s.factor_vae_train, num_eval=s.factor_vae_eval, num_variance_estimate=s.factor_vae_variance)
-    return evaluate(vae, get_dataset(dataset), eval_size=s.eval_size, seed=seed, factor_vae=fv)
+    return evaluate(vae, scaled_dataset(dataset, s), eval_size=s.eval_size, seed=seed, factor_vae=fv)
 
 
 def results_path(dataset: str = DEFAULT_DATASET, scale: Scale | None = None) -> Path:

@@ -308,15 +308,13 @@ class BroadcastConv(nn.Module):
         return ((src >= 0) & (src < size)).float()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Latents ``[B, k]`` -> first-layer pre-activations ``[B, C_out, H, W]`` (channels-last)."""
+        """Latents ``[B, k]`` -> first-layer pre-activations ``[B, C_out, H, W]``."""
         w_z, w_xy = self.weight[:, :-2], self.weight[:, -2:]
-        # M[c, i, j, o]: latent c's weight summed over the taps that are inside at (i, j).
-        m = torch.einsum("iu,ocuv,jv->cijo", self.rows.to(z.dtype), w_z, self.cols.to(z.dtype))
+        # M[c, o, i, j]: latent c's weight summed over the taps that are inside at (i, j).
+        m = torch.einsum("iu,ocuv,jv->coij", self.rows.to(z.dtype), w_z, self.cols.to(z.dtype))
         xy = F.conv2d(F.pad(self.coords[None].to(z.dtype), same_padding(self.kernel_size)), w_xy, self.bias)
-        b, k = z.shape
-        _, h, w, o = m.shape[0], m.shape[1], m.shape[2], m.shape[3]
-        out = torch.addmm(xy[0].permute(1, 2, 0).reshape(1, -1), z, m.reshape(k, -1))
-        return out.view(b, h, w, o).permute(0, 3, 1, 2)  # [B, O, H, W], channels-last memory
+        k, o, h, w = m.shape
+        return torch.addmm(xy.reshape(1, -1), z, m.reshape(k, -1)).view(z.shape[0], o, h, w)
 
 
 class SpatialBroadcastDecoder(nn.Module):

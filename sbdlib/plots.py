@@ -1,0 +1,650 @@
+"""Figures of the course: reconstructions, traversals, posterior widths, latent geometry, MIG.
+
+Every figure that draws a decoder uses the same colour (:data:`COLORS`) and display name
+(:data:`LABELS`), so DeConv and the Spatial Broadcast decoder are recognisable at a glance
+in every notebook. Each plotting function returns its :class:`matplotlib.figure.Figure`,
+gives it a title and axis labels, and writes ``figures/<save>.png`` when ``save`` is a name.
+
+Models are passed as ``{key: vae}`` dicts. A key that is a decoder name (``"deconv"``,
+``"sbd"``, ``"coordconv"``) gets that decoder's label; any other key (e.g. ``"sbd seed 3"``)
+is shown as written, in the colour of ``vae.config["decoder"]``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from sbdlib.metrics import LATENT_USED_STD
+
+# Colour-blind-safe (Okabe-Ito): vermillion, blue, bluish green.
+COLORS: dict[str, str] = {"deconv": "#D55E00", "sbd": "#0072B2", "coordconv": "#009E73"}
+LABELS: dict[str, str] = {"deconv": "DeConv", "sbd": "Spatial Broadcast", "coordconv": "CoordConv"}
+FALLBACK_COLOR = "#555555"
+
+FIGURES_DIR = Path(__file__).resolve().parents[1] / "figures"
+DPI = 120
+
+ENCODE_CHUNK = 256  # images per encoder pass
+TILE_PAD = 2  # pixels between tiles
+TILE_PAD_VALUE = 0.5  # grey separators
+PANEL_INCHES = 1.1  # side of one image tile in figures
+TRAVERSAL_TILE_INCHES = 0.55
+DEFAULT_TRAVERSAL_STEPS = 7
+DEFAULT_TRAVERSAL_SPAN = 2.0  # the paper: sweep each latent over [-2, 2]
+GEOMETRY_GRID = 12  # grid values per factor in latent-geometry plots
+GEOMETRY_CMAP_A = "winter"  # lines of constant factor_a
+GEOMETRY_CMAP_B = "autumn"  # lines of constant factor_b
+GEOMETRY_CMAP_RANGE = (0.1, 0.9)  # part of each colormap used (avoids near-white ends)
+HELD_OUT_COLOR = "black"
+SMOOTHING_FRACTION = 0.02  # moving-average window of training curves, as a fraction of the run
+STRIP_JITTER = 0.08  # horizontal jitter of per-seed points
+JITTER_SEED = 0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def save_figure(fig: Figure, name: str, directory: str | Path | None = None) -> Path:
+    """Write ``fig`` as ``<directory>/<name>.png`` (default directory: the repository's ``figures/``).
+
+    Args:
+        fig: The figure.
+        name: File stem, e.g. ``"04_traversals"`` (a trailing ``.png`` is accepted).
+        directory: Override of :data:`FIGURES_DIR` (tests write into a temporary folder).
+
+    Returns:
+        The path written.
+    """
+    folder = Path(directory) if directory is not None else FIGURES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = name[:-4] if name.endswith(".png") else name
+    if not stem or "/" in stem or "\\" in stem:
+        raise ValueError(f"figure name must be a plain file stem, got {name!r}")
+    path = folder / f"{stem}.png"
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return path
+
+
+def _finish(fig: Figure, save: str | None) -> Figure:
+    """Save the figure when ``save`` names it; return it."""
+    if save:
+        save_figure(fig, save)
+    return fig
+
+
+def decoder_name(key: str, vae: Any = None) -> str:
+    """The decoder behind a model key: the key itself if it is one, else ``vae.config["decoder"]``."""
+    if key in COLORS:
+        return key
+    config = getattr(vae, "config", None)
+    if isinstance(config, dict) and "decoder" in config:
+        return str(config["decoder"])
+    for decoder in COLORS:  # keys such as "sbd seed 3" or "deconv_best"
+        if key.startswith((decoder + " ", decoder + "_")):
+            return decoder
+    return key
+
+
+def label_of(key: str, vae: Any = None) -> str:
+    """Display name of a model key (``"sbd"`` -> ``"Spatial Broadcast"``; other keys unchanged)."""
+    return LABELS.get(key, key)
+
+
+def color_of(key: str, vae: Any = None) -> str:
+    """Colour of a model key: its decoder's entry of :data:`COLORS`."""
+    return COLORS.get(decoder_name(key, vae), FALLBACK_COLOR)
+
+
+def _device(module: Any) -> torch.device:
+    """Device of a module's first parameter (CPU for parameter-free stand-ins)."""
+    try:
+        return next(module.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def posterior(vae: Any, images: Tensor, chunk: int = ENCODE_CHUNK) -> tuple[Tensor, Tensor]:
+    """Posterior means and log-variances of ``images`` ``[N, C, H, W]``, on the CPU.
+
+    Args:
+        vae: Anything with ``encode(x) -> (mean [B, D], logvar [B, D])``.
+        images: ``[N, C, H, W]`` images in [0, 1].
+        chunk: Images per encoder pass.
+
+    Returns:
+        ``(mean [N, D], logvar [N, D])`` float32 CPU tensors.
+    """
+    if images.dim() != 4 or images.shape[0] < 1:
+        raise ValueError(f"images must have shape [N, C, H, W] with N >= 1, got {tuple(images.shape)}")
+    device = _device(vae)
+    means, logvars = [], []
+    for start in range(0, images.shape[0], chunk):
+        mean, logvar = vae.encode(images[start:start + chunk].to(device))
+        means.append(mean.detach().float().cpu())
+        logvars.append(logvar.detach().float().cpu())
+    return torch.cat(means), torch.cat(logvars)
+
+
+@torch.no_grad()
+def _decode(vae: Any, z: Tensor) -> Tensor:
+    """Images ``[B, C, H, W]`` in [0, 1] (CPU) of latents ``[B, D]``."""
+    return vae.decode_image(z.to(_device(vae))).detach().float().cpu()
+
+
+def latent_order(vae: Any, images: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Latents sorted from most to least informative, by mean posterior variance.
+
+    A latent the VAE uses has a narrow posterior (variance well below the prior's 1);
+    an unused one collapses to the prior. Ties keep the lower index first.
+
+    Args:
+        vae: Has ``encode(x) -> (mean [B, D], logvar [B, D])``.
+        images: Reference batch ``[N, C, H, W]``.
+
+    Returns:
+        ``(order [D] int, mean_variance [D] float)``: ``order[0]`` is the latent with the
+        lowest mean posterior variance; ``mean_variance[d]`` is latent ``d``'s variance
+        averaged over the batch (indexed by latent, so ``mean_variance[order]`` is sorted).
+    """
+    _, logvar = posterior(vae, images)
+    mean_variance = logvar.double().exp().mean(0).numpy()
+    order = np.argsort(mean_variance, kind="stable")
+    return order, mean_variance
+
+
+def _tile(images: Tensor, ncol: int, pad: int = TILE_PAD, pad_value: float = TILE_PAD_VALUE) -> np.ndarray:
+    """Tile ``[N, C, H, W]`` images row-major into one ``[H', W', 3]`` array for ``imshow``."""
+    n, c, h, w = images.shape
+    if c == 1:
+        images = images.expand(n, 3, h, w)
+    elif c != 3:
+        raise ValueError(f"images must have 1 or 3 channels, got {c}")
+    nrow = math.ceil(n / ncol)
+    canvas = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, 3), pad_value, dtype=np.float32)
+    pixels = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    for k in range(n):
+        r, q = divmod(k, ncol)
+        top, left = pad + r * (h + pad), pad + q * (w + pad)
+        canvas[top:top + h, left:left + w] = pixels[k]
+    return canvas
+
+
+def _tile_centres(count: int, size: int, pad: int = TILE_PAD) -> np.ndarray:
+    """Pixel coordinates of the centres of ``count`` tiles of side ``size`` along one axis."""
+    return pad + np.arange(count) * (size + pad) + (size - 1) / 2
+
+
+def _check_models(vaes: Mapping[str, Any]) -> None:
+    """Raise ValueError on an empty model dict."""
+    if not vaes:
+        raise ValueError("vaes must name at least one model, e.g. {'deconv': vae1, 'sbd': vae2}")
+
+
+# ----------------------------------------------------------------------- reconstructions
+
+
+def plot_reconstructions(vaes: Mapping[str, Any], images: Tensor, *, save: str | None = None) -> Figure:
+    """Inputs in the top row, each model's reconstructions below (the paper's Fig. 2 style).
+
+    Reconstructions decode the posterior mean.
+
+    Args:
+        vaes: ``{key: vae}``; each has ``reconstruct(x) -> [B, C, H, W]`` in [0, 1].
+        images: ``[N, C, H, W]`` inputs (a handful, e.g. 8).
+        save: File stem to write into ``figures/``, or None.
+
+    Returns:
+        The figure: one row per input set / model, a strip of ``N`` images each.
+    """
+    _check_models(vaes)
+    rows: list[tuple[str, str, Tensor]] = [("Input", "black", images.detach().float().cpu())]
+    with torch.no_grad():
+        for key, vae in vaes.items():
+            recon = vae.reconstruct(images.to(_device(vae))).detach().float().cpu()
+            rows.append((label_of(key, vae), color_of(key, vae), recon))
+    n = images.shape[0]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(max(4.0, PANEL_INCHES * n), PANEL_INCHES * len(rows) + 0.6),
+                             squeeze=False)
+    for ax, (name, color, batch) in zip(axes[:, 0], rows):
+        ax.imshow(_tile(batch, n), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, color=color, rotation=0, ha="right", va="center", fontsize=10, fontweight="bold")
+    axes[-1, 0].set_xlabel("test images (reconstruction = decoded posterior mean)")
+    fig.suptitle("Reconstructions")
+    fig.tight_layout()
+    return _finish(fig, save)
+
+
+# ----------------------------------------------------------------------------- traversals
+
+
+def traversal_images(vae: Any, image: Tensor, order: Sequence[int], *, steps: int = DEFAULT_TRAVERSAL_STEPS,
+                     span: float = DEFAULT_TRAVERSAL_SPAN) -> tuple[Tensor, np.ndarray]:
+    """Decoded traversals: each latent in ``order`` swept over ``[-span, span]``, others at the mean.
+
+    Args:
+        vae: Has ``encode`` and ``decode_image``.
+        image: Seed image ``[C, H, W]``.
+        order: Latents to sweep, one output row each.
+        steps: Values per sweep.
+        span: Half-width of the sweep.
+
+    Returns:
+        ``(images [len(order) * steps, C, H, W], values [steps])``, row-major by latent.
+    """
+    if image.dim() != 3:
+        raise ValueError(f"image must have shape [C, H, W], got {tuple(image.shape)}")
+    if steps < 2 or not span > 0:
+        raise ValueError(f"need steps >= 2 and span > 0, got steps={steps}, span={span}")
+    mean, _ = posterior(vae, image[None])
+    values = torch.linspace(-span, span, steps)
+    order = [int(d) for d in order]
+    z = mean.repeat(len(order) * steps, 1)
+    for row, d in enumerate(order):
+        z[row * steps:(row + 1) * steps, d] = values
+    return _decode(vae, z), values.numpy()
+
+
+def plot_traversals(vaes: Mapping[str, Any], image: Tensor, *, steps: int = DEFAULT_TRAVERSAL_STEPS,
+                    span: float = DEFAULT_TRAVERSAL_SPAN, reference: Tensor | None = None,
+                    num_latents: int | None = None, save: str | None = None) -> Figure:
+    """Latent traversals of several models side by side (one panel per model).
+
+    From the seed image's posterior mean, each latent is swept over ``[-span, span]`` with
+    the others fixed. Rows are latents ordered by mean posterior variance over
+    ``reference`` (lowest = most informative first); each row's label gives the latent's
+    index and that variance.
+
+    Args:
+        vaes: ``{key: vae}`` (e.g. ``{"deconv": ..., "sbd": ...}``).
+        image: Seed image ``[C, H, W]``.
+        steps: Values per sweep (columns).
+        span: Half-width of the sweep (the paper: 2).
+        reference: Batch ``[N, C, H, W]`` for the variance ordering (default: the seed alone;
+            pass a few hundred images for a meaningful order).
+        num_latents: Show only the first rows (default: every latent).
+        save: File stem to write into ``figures/``, or None.
+
+    Returns:
+        The figure.
+    """
+    _check_models(vaes)
+    ref = image[None] if reference is None else reference
+    fig, axes = plt.subplots(1, len(vaes), squeeze=False, figsize=(
+        len(vaes) * (TRAVERSAL_TILE_INCHES * steps + 1.4), 0.9 + TRAVERSAL_TILE_INCHES * _rows(vaes, num_latents)))
+    for ax, (key, vae) in zip(axes[0], vaes.items()):
+        order, variance = latent_order(vae, ref)
+        order = order[:num_latents] if num_latents else order
+        tiles, values = traversal_images(vae, image, order, steps=steps, span=span)
+        ax.imshow(_tile(tiles, steps), interpolation="nearest")
+        size = image.shape[-1]
+        ax.set_xticks(_tile_centres(steps, size), [f"{v:+.1f}" for v in values], fontsize=8)
+        ax.set_yticks(_tile_centres(len(order), image.shape[-2]),
+                      [f"z{d}  ($\\sigma^2$={variance[d]:.3f})" for d in order], fontsize=8)
+        ax.set_xlabel("latent value (others at the posterior mean)")
+        ax.set_ylabel("latent, by mean posterior variance")
+        ax.set_title(label_of(key, vae), color=color_of(key, vae), fontweight="bold")
+        ax.tick_params(length=0)
+    fig.suptitle(f"Latent traversals over [{-span:g}, {span:g}] (most informative latents first)")
+    fig.tight_layout()
+    return _finish(fig, save)
+
+
+def _rows(vaes: Mapping[str, Any], num_latents: int | None) -> int:
+    """Rows of the traversal figure: the largest latent count shown."""
+    most = max(int(getattr(vae, "latent_dim", 10)) for vae in vaes.values())
+    return min(most, num_latents) if num_latents else most
+
+
+# ------------------------------------------------------------------------ posterior widths
+
+
+def plot_posterior_std(vaes: Mapping[str, Any], images: Tensor, *, threshold: float = LATENT_USED_STD,
+                       sort: bool = True, save: str | None = None) -> Figure:
+    """Grouped bars of each latent's mean posterior std, per model, with the "used" threshold.
+
+    A latent counts as used when its mean posterior std is below ``threshold`` (0.5).
+
+    Args:
+        vaes: ``{key: vae}``.
+        images: Reference batch ``[N, C, H, W]``.
+        threshold: The dashed line and the "latents used" count.
+        sort: Sort each model's latents by std (bar ``k`` = its ``k``-th most informative
+            latent, the latent index written on the bar); else bar ``k`` = latent ``k``.
+        save: File stem to write into ``figures/``, or None.
+
+    Returns:
+        The figure.
+    """
+    _check_models(vaes)
+    stds = {key: posterior(vae, images)[1].double().mul(0.5).exp().mean(0).numpy() for key, vae in vaes.items()}
+    dims = max(len(s) for s in stds.values())
+    width = 0.8 / len(vaes)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * dims + 2), 3.6))
+    for i, (key, std) in enumerate(stds.items()):
+        order = np.argsort(std, kind="stable") if sort else np.arange(len(std))
+        x = np.arange(len(std)) + (i - (len(vaes) - 1) / 2) * width
+        used = int((std < threshold).sum())
+        vae = vaes[key]
+        bars = ax.bar(x, std[order], width=width, color=color_of(key, vae),
+                      label=f"{label_of(key, vae)} (latents used: {used})")
+        if sort:
+            for bar, d in zip(bars, order):
+                ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"z{d}", ha="center",
+                        va="bottom", fontsize=6)
+    ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"used if std < {threshold:g}")
+    ax.set_xticks(np.arange(dims), [str(k + 1) for k in range(dims)] if sort else [f"z{k}" for k in range(dims)])
+    ax.set_xlabel("latent rank (most informative first)" if sort else "latent")
+    ax.set_ylabel("mean posterior std")
+    ax.set_ylim(0, max(1.15, max(float(s.max()) for s in stds.values()) * 1.1))
+    ax.set_title(f"Posterior std per latent over {images.shape[0]} images (prior std = 1)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(vaes) + 1, frameon=False)
+    fig.tight_layout()
+    return _finish(fig, save)
+
+
+# ------------------------------------------------------------------------- latent geometry
+
+
+def affine_r2(factors: np.ndarray, codes: np.ndarray) -> float:
+    """How affine a 2-D embedding is: R^2 of the best affine map from codes to factors.
+
+    Fits ``factors ~ codes @ A + b`` by least squares and returns the fraction of the
+    factors' variance it explains (1 = the embedding is an exact affine image of the grid).
+
+    Args:
+        factors: ``[N, 2]`` ground-truth factor values.
+        codes: ``[N, 2]`` posterior means in the chosen latents.
+
+    Returns:
+        R^2 in (-inf, 1], pooled over both factors.
+    """
+    factors, codes = np.asarray(factors, np.float64), np.asarray(codes, np.float64)
+    design = np.column_stack([codes, np.ones(len(codes))])
+    coef, *_ = np.linalg.lstsq(design, factors, rcond=None)
+    residual = ((factors - design @ coef) ** 2).sum()
+    total = ((factors - factors.mean(0)) ** 2).sum()
+    return float(1.0 - residual / total) if total > 0 else float("nan")
+
+
+def _grid_colors(count: int, cmap: str) -> np.ndarray:
+    """``count`` RGBA colours evenly spread over the used part of ``cmap``."""
+    lo, hi = GEOMETRY_CMAP_RANGE
+    return plt.get_cmap(cmap)(np.linspace(lo, hi, count))
+
+
+def _draw_grid(ax: Axes, points: np.ndarray, held_out: np.ndarray) -> None:
+    """Draw ``points [n_a, n_b, 2]`` as lines of constant a and of constant b, held-out points black."""
+    n_a, n_b = points.shape[:2]
+    for i, color in enumerate(_grid_colors(n_a, GEOMETRY_CMAP_A)):
+        ax.plot(points[i, :, 0], points[i, :, 1], color=color, linewidth=1.2)
+    for j, color in enumerate(_grid_colors(n_b, GEOMETRY_CMAP_B)):
+        ax.plot(points[:, j, 0], points[:, j, 1], color=color, linewidth=1.2)
+    if held_out.any():
+        ax.scatter(points[held_out][:, 0], points[held_out][:, 1], s=14, color=HELD_OUT_COLOR, zorder=3,
+                   label="held out (hole)")
+        ax.legend(fontsize=7, loc="best")
+
+
+def _grid_codes(vae: Any, dataset: Any, factor_a: str, factor_b: str, n: int
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Grid images' factors, hole mask, posterior means and log-variances."""
+    images, factors, held_out = dataset.grid(factor_a, factor_b, n, n)
+    mean, logvar = posterior(vae, images)
+    return factors, held_out, mean, logvar
+
+
+def _choose_latents(logvar: Tensor, latents: Sequence[int] | None) -> list[int]:
+    """The given two latents (validated), or the two with the lowest mean posterior variance."""
+    if latents is None:
+        latents = np.argsort(logvar.double().exp().mean(0).numpy(), kind="stable")[:2].tolist()
+    latents = [int(d) for d in latents]
+    dims = logvar.shape[1]
+    if len(latents) != 2 or latents[0] == latents[1] or not all(0 <= d < dims for d in latents):
+        raise ValueError(f"latents must be two different indices in [0, {dims}), got {latents}")
+    return latents
+
+
+def grid_affine_r2(vae: Any, dataset: Any, factor_a: str = "x", factor_b: str = "y", *, n: int = GEOMETRY_GRID,
+                   latents: Sequence[int] | None = None) -> tuple[float, list[int]]:
+    """:func:`affine_r2` of a model's embedding of the ``n x n`` factor grid (held-out points included).
+
+    Args:
+        vae: Has ``encode``.
+        dataset: A :class:`sbdlib.data.FactorDataset`.
+        factor_a: First factor.
+        factor_b: Second factor.
+        n: Grid values per factor.
+        latents: Two latents (default: the two lowest-variance ones over the grid).
+
+    Returns:
+        ``(r2, [d1, d2])``.
+    """
+    factors, _, mean, logvar = _grid_codes(vae, dataset, factor_a, factor_b, n)
+    latents = _choose_latents(logvar, latents)
+    ia, ib = dataset.factor_index(factor_a), dataset.factor_index(factor_b)
+    return affine_r2(factors[:, [ia, ib]].numpy(), mean[:, latents].numpy()), latents
+
+
+def plot_latent_geometry(vae: Any, dataset: Any, factor_a: str = "x", factor_b: str = "y", *,
+                         n: int = GEOMETRY_GRID, latents: Sequence[int] | None = None, ax: Axes | None = None,
+                         title: str | None = None, save: str | None = None) -> Figure:
+    """The paper's Fig. 4: a grid over two factors, encoded, drawn in two latents.
+
+    The ``n x n`` grid over ``(factor_a, factor_b)`` (other factors at their defaults) is
+    rendered and encoded; posterior means are plotted in two latents and joined as in the
+    ground-truth grid: lines of constant ``factor_a`` in the :data:`GEOMETRY_CMAP_A` colours,
+    lines of constant ``factor_b`` in :data:`GEOMETRY_CMAP_B`. Points in the dataset's
+    held-out hole are drawn black. A good representation looks like an affine image of the
+    grid; the panel reports the R^2 of the best affine fit (:func:`affine_r2`).
+
+    Args:
+        vae: Has ``encode``.
+        dataset: A :class:`sbdlib.data.FactorDataset` with both factors.
+        factor_a: Factor constant along the first family of lines.
+        factor_b: Factor constant along the second family.
+        n: Grid values per factor.
+        latents: Two latent indices (default: the two with the lowest mean posterior
+            variance over the grid images).
+        ax: Axes to draw into (default: a new figure).
+        title: Panel title (default: the model's decoder and the factors).
+        save: File stem to write into ``figures/``, or None.
+
+    Returns:
+        The figure holding the axes.
+    """
+    factors, held_out, mean, logvar = _grid_codes(vae, dataset, factor_a, factor_b, n)
+    latents = _choose_latents(logvar, latents)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    else:
+        fig = ax.figure
+    points = mean[:, latents].numpy().reshape(n, n, 2)
+    _draw_grid(ax, points, held_out.numpy().reshape(n, n))
+    ia, ib = dataset.factor_index(factor_a), dataset.factor_index(factor_b)
+    r2 = affine_r2(factors[:, [ia, ib]].numpy(), mean[:, latents].numpy())
+    ax.text(0.02, 0.02, f"affine $R^2$ = {r2:.2f}", transform=ax.transAxes, fontsize=8, va="bottom",
+            bbox=dict(facecolor="white", alpha=0.7, edgecolor="none"))
+    ax.set_xlabel(f"z{latents[0]} (posterior mean)")
+    ax.set_ylabel(f"z{latents[1]} (posterior mean)")
+    decoder = getattr(vae, "config", {}).get("decoder", "")
+    ax.set_title(title if title is not None else f"{LABELS.get(decoder, decoder)}: {factor_a}-{factor_b} grid",
+                 color=COLORS.get(decoder, FALLBACK_COLOR), fontsize=10)
+    return _finish(fig, save)
+
+
+def plot_factor_grid(dataset: Any, factor_a: str = "x", factor_b: str = "y", *, n: int = GEOMETRY_GRID,
+                     ax: Axes | None = None) -> Figure:
+    """The ground-truth grid in factor space, coloured as in :func:`plot_latent_geometry`.
+
+    ``factor_a`` is horizontal and ``factor_b`` vertical; a ``y`` axis points down, as in the
+    images.
+    """
+    _, factors, held_out = dataset.grid(factor_a, factor_b, n, n)
+    ia, ib = dataset.factor_index(factor_a), dataset.factor_index(factor_b)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    else:
+        fig = ax.figure
+    _draw_grid(ax, factors[:, [ia, ib]].numpy().reshape(n, n, 2), held_out.numpy().reshape(n, n))
+    if factor_b == "y":
+        ax.invert_yaxis()
+    ax.set_xlabel(factor_a)
+    ax.set_ylabel(factor_b)
+    ax.set_title(f"ground truth: {factor_a}-{factor_b} grid", fontsize=10)
+    return fig
+
+
+def plot_geometry_comparison(vaes: Mapping[str, Any], dataset: Any, factor_a: str = "x", factor_b: str = "y", *,
+                             n: int = GEOMETRY_GRID, latents: Mapping[str, Sequence[int]] | None = None,
+                             suptitle: str | None = None, save: str | None = None) -> Figure:
+    """The ground-truth grid beside each model's embedding of it (Fig. 4 layout).
+
+    Args:
+        vaes: ``{key: vae}``.
+        dataset: A :class:`sbdlib.data.FactorDataset`.
+        factor_a: First factor.
+        factor_b: Second factor.
+        n: Grid values per factor.
+        latents: Optional ``{key: (d1, d2)}`` per model (default: its two lowest-variance latents).
+        suptitle: Figure title (default names the dataset and factors).
+        save: File stem to write into ``figures/``, or None.
+
+    Returns:
+        The figure: ``1 + len(vaes)`` panels in a row.
+    """
+    _check_models(vaes)
+    fig, axes = plt.subplots(1, 1 + len(vaes), figsize=(3.6 * (1 + len(vaes)), 3.7), squeeze=False)
+    plot_factor_grid(dataset, factor_a, factor_b, n=n, ax=axes[0, 0])
+    for ax, (key, vae) in zip(axes[0, 1:], vaes.items()):
+        chosen = (latents or {}).get(key)
+        plot_latent_geometry(vae, dataset, factor_a, factor_b, n=n, latents=chosen, ax=ax,
+                             title=label_of(key, vae))
+        ax.title.set_color(color_of(key, vae))
+        ax.title.set_fontweight("bold")
+    fig.suptitle(suptitle or f"Latent geometry of the {factor_a}-{factor_b} grid ({dataset.name})")
+    fig.tight_layout()
+    return _finish(fig, save)
+
+
+# ---------------------------------------------------------------------- multi-seed results
+
+
+def plot_mig_distributions(rows: Iterable[Mapping[str, Any]], metric: str = "mig",
+                           paper: Mapping[str, float] | None = None, *, decoders: Sequence[str] | None = None,
+                           paper_label: str = "paper", save: str | None = None) -> Figure:
+    """Per decoder, a box and the per-seed values of ``metric``; medians starred.
+
+    Args:
+        rows: Result rows with ``decoder`` and ``metric`` keys (e.g. from
+            :func:`sbdlib.experiments.shipped_or_run`); non-finite values are skipped.
+        metric: Column to plot (``"mig"``, ``"factor_vae"``, ``"elbo"``, ...).
+        paper: Optional ``{decoder: value}`` reference values, drawn as black horizontal bars.
+        decoders: Order of the decoders (default: deconv, sbd, coordconv, then any other).
+        paper_label: Legend text of the reference values.
+        save: File stem to write into ``figures/``, or None.
+
+    Returns:
+        The figure.
+    """
+    values: dict[str, list[float]] = {}
+    for row in rows:
+        v = row.get(metric)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            values.setdefault(str(row["decoder"]), []).append(float(v))
+    if decoders is None:
+        decoders = [d for d in COLORS if d in values] + sorted(d for d in values if d not in COLORS)
+    decoders = [d for d in decoders if d in values]
+    if not decoders:
+        raise ValueError(f"no finite {metric!r} values in the rows")
+    rng = np.random.default_rng(JITTER_SEED)
+    fig, ax = plt.subplots(figsize=(1.6 * len(decoders) + 2.5, 3.8))
+    for x, d in enumerate(decoders):
+        v = np.asarray(values[d])
+        color = color_of(d)
+        ax.boxplot(v, positions=[x], widths=0.45, showfliers=False, medianprops=dict(color=color),
+                   boxprops=dict(color=color), whiskerprops=dict(color=color), capprops=dict(color=color))
+        ax.scatter(x + rng.uniform(-STRIP_JITTER, STRIP_JITTER, len(v)), v, color=color, alpha=0.7, s=22,
+                   zorder=3)
+        ax.scatter([x], [np.median(v)], marker="*", s=220, color=color, edgecolor="black", zorder=4,
+                   label="median" if x == 0 else None)
+    if paper:
+        labelled = False
+        for x, d in enumerate(decoders):
+            if d in paper:
+                ax.hlines(paper[d], x - 0.3, x + 0.3, color="black", linewidth=2.5, zorder=5,
+                          label=None if labelled else paper_label)
+                labelled = True
+    ax.set_xticks(range(len(decoders)), [f"{LABELS.get(d, d)}\n({len(values[d])} seeds)" for d in decoders])
+    ax.set_xlim(-0.6, len(decoders) - 0.4)
+    ax.set_xlabel("decoder")
+    ax.set_ylabel(metric.upper() if metric in ("mig", "elbo", "nll", "kl") else metric)
+    ax.set_title(f"{ax.get_ylabel()} per seed")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, save)
+
+
+# -------------------------------------------------------------------------- training curves
+
+
+def _smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing moving average (shorter at the start, so the curve keeps its length)."""
+    v = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(v) < 2:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def plot_history(histories: Mapping[str, Any], *, keys: Sequence[str] = ("nll", "kl", "elbo"),
+                 window: int | None = None, save: str | None = None) -> Figure:
+    """Training curves (smoothed) of each model, one panel per metric.
+
+    Args:
+        histories: ``{key: History}`` (``history.step`` and ``history[metric]``); keys are
+            decoder names or other labels.
+        keys: Metrics to draw, one panel each.
+        window: Moving-average window in steps (default: 2% of the longest run).
+        save: File stem to write into ``figures/``, or None.
+
+    Returns:
+        The figure.
+    """
+    if not histories:
+        raise ValueError("histories must name at least one run")
+    longest = max(len(h.step) for h in histories.values())
+    window = window or max(1, int(SMOOTHING_FRACTION * longest))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.3), squeeze=False)
+    for ax, metric in zip(axes[0], keys):
+        positive = True
+        for key, history in histories.items():
+            if metric not in getattr(history, "metrics", {}):
+                continue
+            values = history[metric]
+            positive &= min(values, default=1.0) > 0
+            color = color_of(key)
+            ax.plot(history.step, values, color=color, alpha=0.15, linewidth=0.8)
+            ax.plot(history.step, _smooth(values, window), color=color, linewidth=1.6, label=label_of(key))
+        if positive and metric in ("nll", "elbo"):
+            ax.set_yscale("log")
+        ax.set_title(metric.upper())
+        ax.set_xlabel("training step")
+        ax.set_ylabel("nats per image")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Training curves (moving average over {window} steps)")
+    fig.tight_layout()
+    return _finish(fig, save)
