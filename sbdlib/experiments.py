@@ -44,8 +44,9 @@ def scaled_dataset(dataset: str = DEFAULT_DATASET, scale: Scale | None = None):
 
 
 def build_vae(decoder: str, dataset, scale: Scale | None = None, **kwargs: Any) -> VAE:
-    """A VAE sized for ``scale`` (its width) and for the dataset's images."""
+    """A VAE sized for ``scale`` (its width and likelihood) and for the dataset's images."""
     s = scale or current_scale()
+    kwargs.setdefault("likelihood", s.likelihood)
     return VAE(decoder, channels=dataset.num_channels, image_size=dataset.image_size, width=s.width, **kwargs)
 
 

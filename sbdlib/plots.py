@@ -23,6 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from sbdlib.scales import DEFAULT_SCALE, scale
+
 from sbdlib.metrics import LATENT_USED_STD
 
 # Colour-blind-safe (Okabe-Ito): vermillion, blue, bluish green.
@@ -56,6 +58,9 @@ JITTER_SEED = 0
 def save_figure(fig: Figure, name: str, directory: str | Path | None = None) -> Path:
     """Write ``fig`` as ``<directory>/<name>.png`` (default directory: the repository's ``figures/``).
 
+    The committed figures are the course scale's; at any other scale the file is named
+    ``<name>_<scale>.png`` (``*_quick.png`` files are git-ignored).
+
     Args:
         fig: The figure.
         name: File stem, e.g. ``"04_traversals"`` (a trailing ``.png`` is accepted).
@@ -69,6 +74,8 @@ def save_figure(fig: Figure, name: str, directory: str | Path | None = None) -> 
     stem = name[:-4] if name.endswith(".png") else name
     if not stem or "/" in stem or "\\" in stem:
         raise ValueError(f"figure name must be a plain file stem, got {name!r}")
+    if scale().name != DEFAULT_SCALE:  # quick and paper runs never overwrite the course's figures
+        stem = f"{stem}_{scale().name}"
     path = folder / f"{stem}.png"
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     return path

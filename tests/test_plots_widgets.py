@@ -26,6 +26,7 @@ LATENCY_REPEATS = 20
 def figures_dir(tmp_path, monkeypatch):
     """Send every saved figure to a temporary folder and close figures after each test."""
     monkeypatch.setattr(plots, "FIGURES_DIR", tmp_path)
+    monkeypatch.setenv("SBDLIB_SCALE", "course")  # course-scale file names
     yield tmp_path
     plt.close("all")
 
@@ -68,6 +69,12 @@ def test_save_figure_writes_png(figures_dir, tmp_path_factory):
     assert plots.save_figure(fig, "x.png", directory=other) == other / "x.png"
     with pytest.raises(ValueError):
         plots.save_figure(fig, "a/b")
+
+
+def test_other_scales_never_overwrite_course_figures(figures_dir, monkeypatch):
+    fig, _ = plt.subplots()
+    monkeypatch.setenv("SBDLIB_SCALE", "quick")
+    assert plots.save_figure(fig, "01_x") == figures_dir / "01_x_quick.png"
 
 
 class _FakeEncoder:
