@@ -117,7 +117,7 @@ class FactorVAE:
         loss.backward()
         self.optimizer.step()
         accuracy = (logits.argmax(1) == labels).float().mean()
-        return {"disc_loss": float(loss), "disc_accuracy": float(accuracy)}
+        return {"disc_loss": float(loss.detach()), "disc_accuracy": float(accuracy)}
 
     def state_dict(self) -> dict:
         """Discriminator weights, its optimiser and gamma, for checkpoints."""
