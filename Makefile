@@ -26,7 +26,7 @@ unit: $(STAMP)  ## unit tests only
 	$(BIN)/python -m pytest tests -q
 
 figures: $(STAMP)  ## execute every notebook at course scale, headless; rewrites figures/
-	for nb in $(NOTEBOOKS); do $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
+	for nb in $(NOTEBOOKS); do SBDLIB_SCALE=course $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
 
 bench: $(STAMP)  ## print the speed benchmarks
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
