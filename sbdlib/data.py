@@ -345,6 +345,25 @@ class FactorDataset:
             return torch.zeros(labels.shape[0], 0, device=labels.device)
         return torch.stack(columns, dim=1)
 
+    def factors_to_labels(self, factors: Tensor) -> Tensor:
+        """Discrete labels of any factors: the index of the nearest value in each factor's grid.
+
+        Gives continuous samples and :meth:`grid` points the discrete labels that MIG and the
+        other metrics need; the inverse of :meth:`labels_to_factors` on grid values.
+
+        Args:
+            factors: ``[N, K]`` factors in ``factor_names`` order, inside their ranges.
+
+        Returns:
+            ``[N, K]`` int64 labels, on the device of ``factors``.
+        """
+        factors = self._check_factors(factors)
+        columns = [(factors[:, i, None] - self.factor_values(i).to(factors)[None]).abs().argmin(1)
+                   for i in range(self.num_factors)]
+        if not columns:
+            return torch.zeros(factors.shape[0], 0, dtype=torch.long, device=factors.device)
+        return torch.stack(columns, dim=1)
+
     # -- sampling ------------------------------------------------------------------------
 
     def _draw_factors(self, n: int, generator: torch.Generator) -> Tensor:

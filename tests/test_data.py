@@ -445,3 +445,21 @@ def test_factor_explorer_builds_and_updates() -> None:
     assert type(factor_explorer(ColoredSprites()).children[1].children[0].children[0]).__name__ == "IntSlider"
     with pytest.raises(ValueError, match="unknown factor"):
         factor_explorer(Circles("xy"), initial={"hue": 0.5})
+
+
+@pytest.mark.parametrize("name", ["circles/xy", "circles/rg", "sprites"])
+def test_factors_to_labels_inverts_labels_to_factors(name):
+    ds = get_dataset(name)
+    labels = ds.sample_labels(200, torch.Generator().manual_seed(0))
+    assert torch.equal(ds.factors_to_labels(ds.labels_to_factors(labels)), labels)
+
+
+def test_grid_points_get_discrete_labels():
+    ds = Circles("xy")
+    _, factors, _ = ds.grid("x", "y", n_a=4, n_b=3)
+    labels = ds.factors_to_labels(factors)
+    assert labels.dtype == torch.int64 and labels.shape == (12, 2)
+    assert labels[:, 0].unique().numel() == 4 and labels[:, 1].unique().numel() == 3
+    assert labels.min() >= 0 and labels.max() < 32
+    with pytest.raises(ValueError, match="must lie in"):
+        ds.factors_to_labels(torch.tensor([[2.0, 0.5]]))
