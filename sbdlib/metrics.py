@@ -556,7 +556,8 @@ def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: in
 
     Args:
         vae: Has ``encode(x) -> (mean [B, D], logvar [B, D])`` and ``loss_terms(x)`` giving
-            per-image tensors [B] ``"nll"``, ``"kl"``, ``"elbo"``.
+            per-image tensors [B] ``"nll"``, ``"kl"``, ``"elbo"`` and the posterior
+            ``"mean"``, ``"logvar"`` [B, D].
         dataset: Ground-truth dataset with ``eval_set`` (and the FactorVAE interface).
         eval_size: Held-out images, >= 1.
         seed: Seed of the held-out set (and default seed of the FactorVAE metric).
@@ -582,10 +583,9 @@ def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: in
             means, logvars = [], []
             for start in range(0, images.shape[0], batch_size):
                 x = images[start:start + batch_size].to(device)
-                mean, logvar = vae.encode(x)
-                means.append(mean.detach().cpu())
-                logvars.append(logvar.detach().cpu())
-                terms = vae.loss_terms(x)
+                terms = vae.loss_terms(x)  # one encoder pass gives the terms and the posterior
+                means.append(terms["mean"].detach().cpu())
+                logvars.append(terms["logvar"].detach().cpu())
                 for key in sums:
                     sums[key] += float(terms[key].detach().double().sum().item())
             codes = torch.cat(means).numpy()  # dtype kept: MIG bins like disentanglement_lib

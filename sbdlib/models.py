@@ -135,10 +135,16 @@ def init_weights(module: nn.Module) -> None:
                 fan_in = m.weight.shape[0] * m.weight[0, 0].numel()
             else:
                 fan_in = m.weight[0].numel()
-            std = 1.0 / math.sqrt(fan_in)
-            nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+            trunc_normal_fan_in_(m.weight, fan_in)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+def trunc_normal_fan_in_(weight: torch.Tensor, fan_in: int) -> None:
+    """Fill ``weight`` from N(0, 1 / fan_in) truncated at two standard deviations."""
+    std = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
 
 
 def mlp(sizes: Sequence[int], *, final_activation: bool) -> nn.Sequential:
@@ -377,9 +383,7 @@ class SpatialBroadcastDecoder(nn.Module):
         self.convs = nn.ModuleList(layers)
         init_weights(self)
         # BroadcastConv holds a plain conv weight: give it the same initialisation.
-        w = self.broadcast.weight
-        std = 1.0 / math.sqrt(w[0].numel())
-        nn.init.trunc_normal_(w.data, std=std, a=-2 * std, b=2 * std)
+        trunc_normal_fan_in_(self.broadcast.weight, self.broadcast.weight[0].numel())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Latents ``[B, k]`` -> logits ``[B, C, H, W]``."""

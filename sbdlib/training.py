@@ -225,7 +225,7 @@ def train(
                             objective=objective.state_dict() if hasattr(objective, "state_dict") else {},
                             dataset=dataset.config() if hasattr(dataset, "config") else None)
 
-    params = [p for p in vae.parameters()]
+    params = list(vae.parameters())
     good = [p.detach().clone() for p in params]  # the last weights that gave a finite loss
     torch.manual_seed(seed * 1_000_003 + start)
     batches = _batches(dataset, batch_size, seed * 1_000_003 + start, device, cuda)

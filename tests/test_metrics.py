@@ -96,7 +96,7 @@ class FakeVAE(torch.nn.Module):
         recon = mean @ self.weight.T
         nll = ((x.flatten(1) - recon) ** 2).sum(1) / (2 * 0.3) + 1.0
         kl = 0.5 * (mean ** 2 + logvar.exp() - logvar - 1).sum(1)
-        return {"nll": nll, "kl": kl, "elbo": nll + kl}
+        return {"nll": nll, "kl": kl, "elbo": nll + kl, "mean": mean, "logvar": logvar}
 
 
 def identity(images: torch.Tensor) -> torch.Tensor:
