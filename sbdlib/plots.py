@@ -22,6 +22,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
+from torchvision.utils import make_grid
 
 from sbdlib.scales import DEFAULT_SCALE, scale
 
@@ -169,21 +170,16 @@ def latent_order(vae: Any, images: Tensor) -> tuple[np.ndarray, np.ndarray]:
     return order, mean_variance
 
 
-def _tile(images: Tensor, ncol: int, pad: int = TILE_PAD, pad_value: float = TILE_PAD_VALUE) -> np.ndarray:
-    """Tile ``[N, C, H, W]`` images row-major into one ``[H', W', 3]`` array for ``imshow``."""
+def tile_images(images: Tensor, ncol: int, pad: int = TILE_PAD, pad_value: float = TILE_PAD_VALUE) -> np.ndarray:
+    """Tile ``[N, C, H, W]`` images row-major into one ``[H', W', 3]`` array for ``imshow``.
+
+    ``ncol`` images per row, separated by ``pad`` grey pixels (torchvision's ``make_grid``).
+    """
     n, c, h, w = images.shape
-    if c == 1:
-        images = images.expand(n, 3, h, w)
-    elif c != 3:
+    if c not in (1, 3):
         raise ValueError(f"images must have 1 or 3 channels, got {c}")
-    nrow = math.ceil(n / ncol)
-    canvas = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, 3), pad_value, dtype=np.float32)
-    pixels = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-    for k in range(n):
-        r, q = divmod(k, ncol)
-        top, left = pad + r * (h + pad), pad + q * (w + pad)
-        canvas[top:top + h, left:left + w] = pixels[k]
-    return canvas
+    grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=ncol, padding=pad, pad_value=pad_value)
+    return grid.permute(1, 2, 0).numpy()
 
 
 def _tile_centres(count: int, size: int, pad: int = TILE_PAD) -> np.ndarray:
@@ -223,7 +219,7 @@ def plot_reconstructions(vaes: Mapping[str, Any], images: Tensor, *, save: str |
     fig, axes = plt.subplots(len(rows), 1, figsize=(max(4.0, PANEL_INCHES * n), PANEL_INCHES * len(rows) + 0.6),
                              squeeze=False)
     for ax, (name, color, batch) in zip(axes[:, 0], rows):
-        ax.imshow(_tile(batch, n), interpolation="nearest")
+        ax.imshow(tile_images(batch, n), interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(name, color=color, rotation=0, ha="right", va="center", fontsize=10, fontweight="bold")
@@ -294,7 +290,7 @@ def plot_traversals(vaes: Mapping[str, Any], image: Tensor, *, steps: int = DEFA
         order, variance = latent_order(vae, ref)
         order = order[:num_latents] if num_latents else order
         tiles, values = traversal_images(vae, image, order, steps=steps, span=span)
-        ax.imshow(_tile(tiles, steps), interpolation="nearest")
+        ax.imshow(tile_images(tiles, steps), interpolation="nearest")
         size = image.shape[-1]
         ax.set_xticks(_tile_centres(steps, size), [f"{v:+.1f}" for v in values], fontsize=8)
         ax.set_yticks(_tile_centres(len(order), image.shape[-2]),
