@@ -1,4 +1,4 @@
-"""Fast stride-1 "same" convolutions on the CPU: Winograd minimal filtering.
+"""Fast stride-1 "same" convolutions on the CPU: Winograd minimal filtering and shift-and-add.
 
 The Spatial Broadcast Decoder spends almost all its time in stride-1 ``K x K`` convolutions
 (64 -> 64 channels on 64 x 64 maps, TensorFlow "same" padding: ``(K - 1) // 2`` before,
@@ -53,6 +53,11 @@ the many small parallel regions of this implementation suffer more than oneDNN's
 Memory: per call, the intermediates are a tile row's worth (a few MB) plus a zero-padded
 tile-major copy of the input (about 1.1x the input), which is saved for the backward pass
 instead of ``x`` itself, and the [H, W, B, C] copies of the input / output gradient.
+
+The output layer (64 -> 3 channels) is the opposite case: few multiplications, but a
+skinny product that oneDNN runs at a fraction of peak (~25 GFLOP/s here). Shift-and-add
+(:class:`_ShiftAddConv`) turns it into one well-shaped GEMM over all ``K^2`` taps and
+``K^2`` cheap shifted additions; ``benchmarks/bench_conv.py`` has its timings.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-IMPLEMENTATIONS = ("direct", "winograd", "auto")
+IMPLEMENTATIONS = ("direct", "winograd", "shift", "auto")
 """Values accepted by the ``impl`` argument of :func:`same_conv2d`."""
 
 # Finite interpolation points, in the order they are used: small, exactly representable
@@ -76,6 +81,8 @@ TILE_SIZE = {2: 6, 3: 4, 4: 4, 5: 3, 6: 2}
 # "auto" uses Winograd only where it measured faster: enough channels and a big enough map.
 AUTO_MIN_CHANNELS = 48
 AUTO_MIN_PIXELS = 32 * 32
+# "auto" uses shift-and-add for layers with at most this many output channels (the output layer).
+AUTO_MAX_SHIFT_OUT = 4
 # glibc mallopt parameters (malloc.h) and the block size below which freed memory is kept.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -438,17 +445,87 @@ def winograd_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
 
 
 def choose_impl(x: torch.Tensor, weight: torch.Tensor) -> str:
-    """The implementation ``impl="auto"`` picks: Winograd on the CPU for big enough layers.
+    """The implementation ``impl="auto"`` picks on the CPU, from ``benchmarks/bench_conv.py``.
 
-    The rule comes from ``benchmarks/bench_conv.py``: Winograd wins when both channel counts
-    are at least :data:`AUTO_MIN_CHANNELS` and the map has at least :data:`AUTO_MIN_PIXELS`
-    pixels; small layers are dominated by fixed per-call overheads. CUDA always uses direct.
+    * Narrow outputs (at most :data:`AUTO_MAX_SHIFT_OUT` channels, an image layer): shift-and-add,
+      because oneDNN's direct kernels run such layers far below the GEMM peak.
+    * Wide layers (both channel counts at least :data:`AUTO_MIN_CHANNELS`, at least
+      :data:`AUTO_MIN_PIXELS` pixels): Winograd; smaller ones are dominated by per-call overheads.
+    * Everything else, and CUDA always: direct.
     """
     if x.device.type != "cpu" or not winograd_applies(x, weight):
         return "direct"
+    if weight.shape[0] <= AUTO_MAX_SHIFT_OUT:
+        return "shift"
     big = x.shape[2] * x.shape[3] >= AUTO_MIN_PIXELS
     wide = min(weight.shape[0], weight.shape[1]) >= AUTO_MIN_CHANNELS
     return "winograd" if big and wide else "direct"
+
+
+# ------------------------------------------------------------------------ shift-and-add
+
+
+def _tap_windows(size: int, offset: int) -> tuple[slice, slice]:
+    """Rows (or columns) of the output and of the shifted input that a tap at ``offset`` pairs.
+
+    Output pixel ``i`` reads input pixel ``i + offset``; pixels outside the map are "same"
+    padding zeros and are simply skipped.
+    """
+    lo, hi = max(0, -offset), min(size, size - offset)
+    return slice(lo, hi), slice(lo + offset, hi + offset)
+
+
+class _ShiftAddConv(torch.autograd.Function):
+    """A stride-1 "same" convolution as one GEMM over all taps plus ``K^2`` shifted adds.
+
+    With few output channels (an image layer: ``C_out`` = 1 or 3) a direct convolution is a
+    skinny matrix product that oneDNN runs far below peak. Instead, compute every tap's
+    contribution at once, ``Z = W_taps @ X`` with ``W_taps`` of shape ``[K^2 C_out, C_in]``
+    (a well-shaped GEMM over all pixels), then add each tap's slice of ``Z`` into the output
+    at that tap's offset. The backward pass is the adjoint: gather the output gradient at each
+    tap's offset into ``dZ``, then ``dX = W_taps^T dZ`` and ``dW_taps = sum_b dZ_b X_b^T``.
+    Same multiply count as direct; only the summation order differs (float32 error ~1e-6).
+    Memory: ``Z`` / ``dZ`` hold ``K^2 C_out`` channels, cheap while ``C_out`` is small.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, before):  # noqa: D102  (autograd signature)
+        b, c, h, w = x.shape
+        out, _, k, _ = weight.shape
+        taps = weight.permute(2, 3, 0, 1).reshape(k * k * out, c)
+        z = torch.matmul(taps, x.reshape(b, c, h * w)).view(b, k, k, out, h, w)
+        y = x.new_zeros(b, out, h, w) if bias is None else bias.view(1, out, 1, 1).expand(b, out, h, w).contiguous()
+        for u in range(k):
+            rows_y, rows_z = _tap_windows(h, u - before)
+            for v in range(k):
+                cols_y, cols_z = _tap_windows(w, v - before)
+                y[:, :, rows_y, cols_y] += z[:, u, v, :, rows_z, cols_z]
+        ctx.before, ctx.has_bias = before, bias is not None
+        ctx.save_for_backward(x, weight)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: D102
+        x, weight = ctx.saved_tensors
+        b, c, h, w = x.shape
+        out, _, k, _ = weight.shape
+        grad_z = grad_out.new_zeros(b, k, k, out, h, w)
+        for u in range(k):
+            rows_y, rows_z = _tap_windows(h, u - ctx.before)
+            for v in range(k):
+                cols_y, cols_z = _tap_windows(w, v - ctx.before)
+                grad_z[:, u, v, :, rows_z, cols_z] = grad_out[:, :, rows_y, cols_y]
+        grad_z = grad_z.view(b, k * k * out, h * w)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            taps = weight.permute(2, 3, 0, 1).reshape(k * k * out, c)
+            grad_x = torch.matmul(taps.t(), grad_z).view(b, c, h, w)
+        if ctx.needs_input_grad[1]:
+            grad_taps = torch.einsum("bkp,bcp->kc", grad_z, x.reshape(b, c, h * w))
+            grad_w = grad_taps.view(k, k, out, c).permute(2, 3, 0, 1).contiguous()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(dim=(0, 2, 3))
+        return grad_x, grad_w, grad_b, None
 
 
 def same_conv2d(
@@ -461,8 +538,8 @@ def same_conv2d(
         weight: ``[C_out, C_in, K, K]``.
         bias: ``[C_out]`` or None.
         impl: ``"direct"`` (``F.conv2d`` on the padded input), ``"winograd"`` (falls back to
-            direct where it does not apply, see :func:`winograd_applies`) or ``"auto"``
-            (:func:`choose_impl`).
+            direct where it does not apply, see :func:`winograd_applies`), ``"shift"``
+            (shift-and-add, :class:`_ShiftAddConv`) or ``"auto"`` (:func:`choose_impl`).
 
     Returns:
         ``[B, C_out, H, W]``, differentiable w.r.t. ``x``, ``weight`` and ``bias``.
@@ -478,4 +555,6 @@ def same_conv2d(
     before, after = same_padding(weight.shape[2])
     if impl == "winograd" and winograd_applies(x, weight):
         return _WinogradConv.apply(x, weight, bias, (before, after, before, after), TILE_SIZE[weight.shape[2]])
+    if impl == "shift":
+        return _ShiftAddConv.apply(x, weight, bias, before)
     return F.conv2d(F.pad(x, (before, after, before, after)), weight, bias)

@@ -42,6 +42,22 @@ def _operands(batch, c_in, c_out, height, width, k, dtype):
 
 
 SMALL_SHAPES = [(1, 1, 1, 13, 13), (2, 3, 5, 13, 11), (4, 16, 8, 13, 13), (2, 8, 8, 64, 64)]
+FAST_IMPLS = ("winograd", "shift")
+SMALL_SHAPES_K4 = [(4, *shape) for shape in SMALL_SHAPES]
+# Shapes of the SBD's output layer (few output channels), where "auto" picks shift-and-add.
+OUTPUT_LAYER_SHAPES = [(4, 4, 16, 3, 64, 64), (4, 4, 64, 1, 64, 64), (4, 32, 32, 3, 32, 32), (3, 2, 8, 3, 9, 7),
+                       (5, 2, 8, 2, 11, 13)]
+
+
+def _check_against_float64_direct(impl, k, batch, c_in, c_out, height, width):
+    x, w, b, grad = _operands(batch, c_in, c_out, height, width, k, torch.float32)
+    ref = _forward_and_grads(x.double(), w.double(), b.double(), grad.double(), "direct")
+    got_all = _forward_and_grads(x, w, b, grad, impl)
+    for name, got, exact in zip(("y", "dx", "dw", "db"), got_all, ref):
+        assert got.shape == exact.shape and got.dtype == torch.float32
+        err = _relative_error(got.double(), exact)
+        assert err < TOL[torch.float32], (impl, name, err)
+        assert err < FLOAT32_GUARD, (impl, name, err)
 
 
 @pytest.mark.parametrize(
@@ -51,37 +67,38 @@ SMALL_SHAPES = [(1, 1, 1, 13, 13), (2, 3, 5, 13, 11), (4, 16, 8, 13, 13), (2, 8,
 )
 def test_winograd_matches_direct(k, batch, c_in, c_out, height, width):
     """Forward and all three gradients against a float64 direct reference."""
-    x, w, b, grad = _operands(batch, c_in, c_out, height, width, k, torch.float32)
-    ref = _forward_and_grads(x.double(), w.double(), b.double(), grad.double(), "direct")
-    wino = _forward_and_grads(x, w, b, grad, "winograd")
-    for name, got, exact in zip(("y", "dx", "dw", "db"), wino, ref):
-        assert got.shape == exact.shape and got.dtype == torch.float32
-        err = _relative_error(got.double(), exact)
-        assert err < TOL[torch.float32], (name, err)
-        assert err < FLOAT32_GUARD, (name, err)
+    _check_against_float64_direct("winograd", k, batch, c_in, c_out, height, width)
+
+
+@pytest.mark.parametrize("k, batch, c_in, c_out, height, width", OUTPUT_LAYER_SHAPES + SMALL_SHAPES_K4)
+def test_shift_add_matches_direct(k, batch, c_in, c_out, height, width):
+    """Shift-and-add: forward and all three gradients against a float64 direct reference."""
+    _check_against_float64_direct("shift", k, batch, c_in, c_out, height, width)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6])
 def test_float64_and_all_kernel_sizes(k):
     x, w, b, grad = _operands(2, 3, 4, 9, 7, k, torch.float64)
     ref = _forward_and_grads(x, w, b, grad, "direct")
-    for impl in ("winograd", "auto"):
+    for impl in (*FAST_IMPLS, "auto"):
         for name, got, exact in zip(("y", "dx", "dw", "db"), _forward_and_grads(x, w, b, grad, impl), ref):
             assert _relative_error(got, exact) < TOL[torch.float64], (impl, name)
 
 
+@pytest.mark.parametrize("impl", FAST_IMPLS)
 @pytest.mark.parametrize("height, width", [(1, 1), (2, 5), (4, 4), (5, 3)])
-def test_tiny_maps(height, width):
+def test_tiny_maps(height, width, impl):
     x, w, b, grad = _operands(2, 3, 2, height, width, 4, torch.float64)
     ref = _forward_and_grads(x, w, b, grad, "direct")
-    for got, exact in zip(_forward_and_grads(x, w, b, grad, "winograd"), ref):
+    for got, exact in zip(_forward_and_grads(x, w, b, grad, impl), ref):
         assert _relative_error(got, exact) < TOL[torch.float64]
 
 
-def test_no_bias_and_partial_grads():
+@pytest.mark.parametrize("impl", FAST_IMPLS)
+def test_no_bias_and_partial_grads(impl):
     x, w, _, grad = _operands(2, 4, 3, 13, 13, 4, torch.float64)
     w.requires_grad_()
-    y = same_conv2d(x, w, None, impl="winograd")
+    y = same_conv2d(x, w, None, impl=impl)
     (gw,) = torch.autograd.grad(y, (w,), grad)
     wr = w.detach().clone().requires_grad_()
     (gw_ref,) = torch.autograd.grad(same_conv2d(x, wr, None, impl="direct"), (wr,), grad)
@@ -89,10 +106,11 @@ def test_no_bias_and_partial_grads():
     assert _relative_error(gw, gw_ref) < TOL[torch.float64]
 
 
-def test_gradcheck_float64():
+@pytest.mark.parametrize("impl", FAST_IMPLS)
+def test_gradcheck_float64(impl):
     x, w, b, _ = _operands(1, 2, 2, 6, 5, 4, torch.float64)
     args = tuple(t.requires_grad_() for t in (x, w, b))
-    assert torch.autograd.gradcheck(lambda *a: same_conv2d(*a, impl="winograd"), args)
+    assert torch.autograd.gradcheck(lambda *a: same_conv2d(*a, impl=impl), args)
 
 
 @pytest.mark.parametrize("m, k", [(m, k) for k, m in TILE_SIZE.items()])
@@ -110,7 +128,8 @@ def test_padding_and_dispatch():
     w = torch.zeros(64, 64, 4, 4)
     assert winograd_applies(big, w)
     assert choose_impl(big, w) == "winograd"
-    assert choose_impl(torch.zeros(2, 3, 64, 64), torch.zeros(3, 3, 4, 4)) == "direct"
+    assert choose_impl(torch.zeros(2, 3, 64, 64), torch.zeros(3, 3, 4, 4)) == "shift"
+    assert choose_impl(torch.zeros(2, 32, 32, 32), torch.zeros(32, 32, 4, 4)) == "direct"
     assert not winograd_applies(big.half(), w.half())
     with pytest.raises(ValueError):
         same_conv2d(big, w, impl="fft")
