@@ -475,6 +475,22 @@ def _tap_windows(size: int, offset: int) -> tuple[slice, slice]:
     return slice(lo, hi), slice(lo + offset, hi + offset)
 
 
+def _taps(height: int, width: int, kernel_size: int, before: int):
+    """Yield ``(u, v, out_window, in_window)`` for every kernel tap: the ``(rows, cols)`` of
+    the output and of the input that tap ``(u, v)`` pairs (see :func:`_tap_windows`)."""
+    for u in range(kernel_size):
+        rows_out, rows_in = _tap_windows(height, u - before)
+        for v in range(kernel_size):
+            cols_out, cols_in = _tap_windows(width, v - before)
+            yield u, v, (rows_out, cols_out), (rows_in, cols_in)
+
+
+def _tap_matrix(weight: torch.Tensor) -> torch.Tensor:
+    """``[C_out, C_in, K, K]`` -> ``[K * K * C_out, C_in]``, tap-major rows."""
+    out, c, k, _ = weight.shape
+    return weight.permute(2, 3, 0, 1).reshape(k * k * out, c)
+
+
 class _ShiftAddConv(torch.autograd.Function):
     """A stride-1 "same" convolution as one GEMM over all taps plus ``K^2`` shifted adds.
 
@@ -492,14 +508,10 @@ class _ShiftAddConv(torch.autograd.Function):
     def forward(ctx, x, weight, bias, before):  # noqa: D102  (autograd signature)
         b, c, h, w = x.shape
         out, _, k, _ = weight.shape
-        taps = weight.permute(2, 3, 0, 1).reshape(k * k * out, c)
-        z = torch.matmul(taps, x.reshape(b, c, h * w)).view(b, k, k, out, h, w)
+        z = torch.matmul(_tap_matrix(weight), x.reshape(b, c, h * w)).view(b, k, k, out, h, w)
         y = x.new_zeros(b, out, h, w) if bias is None else bias.view(1, out, 1, 1).expand(b, out, h, w).contiguous()
-        for u in range(k):
-            rows_y, rows_z = _tap_windows(h, u - before)
-            for v in range(k):
-                cols_y, cols_z = _tap_windows(w, v - before)
-                y[:, :, rows_y, cols_y] += z[:, u, v, :, rows_z, cols_z]
+        for u, v, (rows_y, cols_y), (rows_z, cols_z) in _taps(h, w, k, before):
+            y[:, :, rows_y, cols_y] += z[:, u, v, :, rows_z, cols_z]
         ctx.before, ctx.has_bias = before, bias is not None
         ctx.save_for_backward(x, weight)
         return y
@@ -510,16 +522,12 @@ class _ShiftAddConv(torch.autograd.Function):
         b, c, h, w = x.shape
         out, _, k, _ = weight.shape
         grad_z = grad_out.new_zeros(b, k, k, out, h, w)
-        for u in range(k):
-            rows_y, rows_z = _tap_windows(h, u - ctx.before)
-            for v in range(k):
-                cols_y, cols_z = _tap_windows(w, v - ctx.before)
-                grad_z[:, u, v, :, rows_z, cols_z] = grad_out[:, :, rows_y, cols_y]
+        for u, v, (rows_y, cols_y), (rows_z, cols_z) in _taps(h, w, k, ctx.before):
+            grad_z[:, u, v, :, rows_z, cols_z] = grad_out[:, :, rows_y, cols_y]
         grad_z = grad_z.view(b, k * k * out, h * w)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            taps = weight.permute(2, 3, 0, 1).reshape(k * k * out, c)
-            grad_x = torch.matmul(taps.t(), grad_z).view(b, c, h, w)
+            grad_x = torch.matmul(_tap_matrix(weight).t(), grad_z).view(b, c, h, w)
         if ctx.needs_input_grad[1]:
             grad_taps = torch.einsum("bkp,bcp->kc", grad_z, x.reshape(b, c, h * w))
             grad_w = grad_taps.view(k, k, out, c).permute(2, 3, 0, 1).contiguous()
