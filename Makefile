@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# Jupyter refuses to run as root (containers, cloud VMs) unless told it may.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test unit figures bench clean
 
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv and install sbdlib with the test tools
 
 lab: $(STAMP)  ## open the course in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
 
 test: $(STAMP)  ## unit tests + every notebook executed in quick mode (nbval)
 	SBDLIB_SCALE=quick $(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
