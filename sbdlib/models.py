@@ -29,16 +29,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from sbdlib import convolutions
+from sbdlib.scales import PAPER_IMAGE_SIZE, PAPER_LIKELIHOOD, PAPER_WIDTH
 
 LATENT_DIM = 10
-IMAGE_SIZE = 64
-WIDTH = 64
+IMAGE_SIZE = PAPER_IMAGE_SIZE
+WIDTH = PAPER_WIDTH
 KERNEL_SIZE = 4
 HIDDEN = 256
 GAUSSIAN_VARIANCE = 0.3  # the paper's advice: fixed decoder variance
 DECODERS = ("sbd", "deconv", "coordconv")
 LIKELIHOODS = ("gaussian", "bernoulli")
 COORD_SHUFFLE_SEED = 0
+SBD_IMPLS = ("fast", "reference")  # SpatialBroadcastDecoder(impl=...): same function, two computations
 
 
 # --------------------------------------------------------------------------- the broadcast
@@ -56,13 +58,15 @@ def coordinate_maps(height: int, width: int, *, device=None, dtype=torch.float32
     return torch.stack([xx, yy])
 
 
-def spatial_broadcast(z: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def spatial_broadcast(z: torch.Tensor, height: int, width: int, coords: torch.Tensor | None = None) -> torch.Tensor:
     """Algorithm 1 of the paper: tile ``z`` over every pixel and append coordinates.
 
     Args:
         z: Latents ``[B, k]``.
         height: Output height H.
         width: Output width W.
+        coords: The coordinate maps ``[2, H, W]`` (default :func:`coordinate_maps`; the
+            App. B ablation passes shuffled ones).
 
     Returns:
         ``[B, k + 2, H, W]``: channels ``0..k-1`` the tiled latents, channel ``k`` the
@@ -74,7 +78,9 @@ def spatial_broadcast(z: torch.Tensor, height: int, width: int) -> torch.Tensor:
         raise ValueError(f"height and width must be positive, got {height} x {width}")
     b, k = z.shape
     tiled = z[:, :, None, None].expand(b, k, height, width)
-    coords = coordinate_maps(height, width, device=z.device, dtype=z.dtype)
+    if coords is None:
+        coords = coordinate_maps(height, width, device=z.device, dtype=z.dtype)
+    coords = coords.to(device=z.device, dtype=z.dtype)
     return torch.cat([tiled, coords.expand(b, 2, height, width)], dim=1)
 
 
@@ -342,6 +348,12 @@ class SpatialBroadcastDecoder(nn.Module):
         shuffle_coords: App. B ablation: permute the coordinate maps' pixels once (fixed seed),
             keeping each (x, y) pair together.
         image_size: Side of the output image.
+        impl: How the same function is computed (not part of the architecture, so not in
+            ``VAE.config``): ``"reference"`` runs Algorithm 1 as written (tile, append
+            coordinates, direct convolutions); ``"fast"`` (default) computes the first layer
+            without tiling (:class:`BroadcastConv`) and lets
+            :func:`sbdlib.convolutions.same_conv2d` pick an exact faster algorithm per layer.
+            ``tests/test_models.py`` checks both give the same outputs and gradients.
     """
 
     def __init__(
@@ -357,6 +369,7 @@ class SpatialBroadcastDecoder(nn.Module):
         upscales: int = 0,
         shuffle_coords: bool = False,
         image_size: int = IMAGE_SIZE,
+        impl: str = "fast",
     ) -> None:
         super().__init__()
         _check_positive(latent_dim=latent_dim, out_channels=out_channels, width=width, num_layers=num_layers,
@@ -370,6 +383,7 @@ class SpatialBroadcastDecoder(nn.Module):
         side = image_size // 2**upscales
         if side < 1 or image_size % 2**upscales:
             raise ValueError(f"image_size {image_size} is not divisible by 2^{upscales} (upscales)")
+        self.side = side
         self.mlp = mlp([latent_dim] + [mlp_width] * mlp_layers, final_activation=True) if mlp_layers else nn.Identity()
         tiled = mlp_width if mlp_layers else latent_dim
         self.broadcast = BroadcastConv(tiled, width, kernel_size, side, side, shuffle_coords=shuffle_coords)
@@ -384,10 +398,28 @@ class SpatialBroadcastDecoder(nn.Module):
         init_weights(self)
         # BroadcastConv holds a plain conv weight: give it the same initialisation.
         trunc_normal_fan_in_(self.broadcast.weight, self.broadcast.weight[0].numel())
+        self.set_impl(impl)
+
+    def set_impl(self, impl: str) -> "SpatialBroadcastDecoder":
+        """Choose ``"reference"`` (Algorithm 1 as written) or ``"fast"`` (exact equivalents)."""
+        if impl not in SBD_IMPLS:
+            raise ValueError(f"impl must be one of {SBD_IMPLS}, got {impl!r}")
+        self.impl = impl
+        for layer in self.convs:
+            if isinstance(layer, SameConv2d):
+                layer.impl = "direct" if impl == "reference" else "auto"
+        return self
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Latents ``[B, k]`` -> logits ``[B, C, H, W]``."""
-        h = F.relu(self.broadcast(self.mlp(z)))
+        z = self.mlp(z)
+        if self.impl == "reference":
+            # Algorithm 1: tile z, append the x and y maps, convolve ("same", stride 1).
+            h = spatial_broadcast(z, self.side, self.side, coords=self.broadcast.coords)
+            h = F.conv2d(F.pad(h, same_padding(self.broadcast.kernel_size)), self.broadcast.weight, self.broadcast.bias)
+        else:
+            h = self.broadcast(z)  # the same first layer, computed without tiling
+        h = F.relu(h)
         for i, layer in enumerate(self.convs):
             h = layer(h)
             if i < len(self.convs) - 1:
@@ -425,9 +457,10 @@ class VAE(nn.Module):
         decoder: ``"sbd"``, ``"deconv"`` or ``"coordconv"``.
         latent_dim: Number of latents (the paper: 10).
         channels: Image channels C.
-        likelihood: ``"gaussian"`` (fixed variance 0.3, mean = decoder output) or
-            ``"bernoulli"`` (decoder output = logits).
-        beta: Weight of the KL term (1 = plain VAE).
+        likelihood: ``"bernoulli"`` (default, the paper's runs: decoder output = logits) or
+            ``"gaussian"`` (fixed variance 0.3, mean = decoder output; App. A's more stable start).
+        beta: Weight of the KL term (1 = plain VAE). The one place beta lives: it is saved
+            with the weights, and :class:`sbdlib.objectives.BetaVAE` reads it from here.
         width: Channels of every hidden conv layer in encoder and decoder (the paper: 64).
         image_size: Side of the square images.
         architecture: ``"table1"`` (default) or ``"table2"`` (FactorVAE's encoder channels
@@ -443,7 +476,7 @@ class VAE(nn.Module):
         decoder: str = "sbd",
         latent_dim: int = LATENT_DIM,
         channels: int = 3,
-        likelihood: str = "gaussian",
+        likelihood: str = PAPER_LIKELIHOOD,
         beta: float = 1.0,
         *,
         width: int = WIDTH,
@@ -518,27 +551,32 @@ class VAE(nn.Module):
             per_pixel = (x - out) ** 2 / (2 * GAUSSIAN_VARIANCE) + 0.5 * math.log(2 * math.pi * GAUSSIAN_VARIANCE)
         return per_pixel.flatten(1).sum(1)
 
-    def loss_terms(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def loss_terms(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
+                   noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One reparameterised pass: per-image NLL, KL and ELBO (nats) and the latents.
 
         Args:
             x: Images ``[B, C, H, W]`` in [0, 1].
-            generator: Optional RNG for the reparameterisation noise.
+            generator: Optional RNG for the reparameterisation noise (drawn in float32, so a
+                run's noise does not depend on its precision).
+            noise: The standard-normal noise ``[B, D]`` itself, drawn beforehand (a
+                population draws each member's from its own generator).
 
         Returns:
             ``nll``, ``kl``, ``elbo`` (= nll + kl, the negative ELBO, as the paper reports it),
             each ``[B]``; ``loss`` = nll + beta * kl, ``[B]``; ``z``, ``mean``, ``logvar``, ``[B, D]``.
         """
         mean, logvar = self.encode(x)
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        eps = noise if noise is not None else torch.randn(mean.shape, generator=generator, device=mean.device)
         z = mean + eps * torch.exp(0.5 * logvar)
         nll = self.nll(self.decode(z), x)
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
         return dict(nll=nll, kl=kl, elbo=nll + kl, loss=nll + self.beta * kl, z=z, mean=mean, logvar=logvar)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
+                noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Batch means of :meth:`loss_terms`: ``loss`` (to minimise), ``nll``, ``kl``, ``elbo``."""
-        t = self.loss_terms(x)
+        t = self.loss_terms(x, generator=generator, noise=noise)
         return {k: t[k].mean() for k in ("loss", "nll", "kl", "elbo")}
 
 

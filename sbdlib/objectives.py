@@ -19,35 +19,31 @@ FACTOR_VAE_DISC_BETAS = (0.5, 0.9)  # Kim & Mnih's Adam betas for the discrimina
 
 
 class BetaVAE:
-    """The negative ELBO with a weighted KL: ``NLL + beta * KL`` (beta = 1: the plain VAE).
+    """The negative ELBO with a weighted KL, ``NLL + beta * KL`` (beta = 1: the plain VAE).
 
-    Args:
-        beta: KL weight; ``None`` uses the VAE's own ``beta``.
+    The loss is defined once, in :meth:`sbdlib.models.VAE.loss_terms`, and beta lives once,
+    on the VAE (``VAE(beta=...)``, saved with its weights); this objective only averages
+    over the batch. It holds no state, so one instance serves a whole population, and a
+    population can run it as one stacked computation.
     """
 
-    def __init__(self, beta: float | None = None) -> None:
-        if beta is not None and not beta >= 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
-        self.beta = beta
+    stackable = True  # the loss is ``vae.forward``: a population may vmap it over members
 
-    def __call__(self, vae: VAE, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(self, vae: VAE, x: torch.Tensor, *, generator: torch.Generator | None = None,
+                 noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Images ``[B, C, H, W]`` -> batch means ``loss``, ``nll``, ``kl``, ``elbo``."""
-        t = vae.loss_terms(x)
-        beta = vae.beta if self.beta is None else self.beta
-        nll, kl = t["nll"].mean(), t["kl"].mean()
-        return dict(loss=nll + beta * kl, nll=nll, kl=kl, elbo=nll + kl)
+        return vae(x, generator=generator, noise=noise)
 
-    def after_step(self) -> dict[str, float]:
+    def after_step(self) -> dict[str, torch.Tensor]:
         """Nothing to do after the VAE's step."""
         return {}
 
     def state_dict(self) -> dict:
-        """Plain state for checkpoints."""
-        return {"beta": self.beta}
+        """No state (beta is the VAE's)."""
+        return {}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`."""
-        self.beta = state.get("beta")
+        """Nothing to restore."""
 
 
 def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -79,6 +75,8 @@ class FactorVAE:
         device: Where the discriminator lives (move it with the VAE otherwise).
     """
 
+    stackable = False  # its own discriminator and optimiser: a population runs members one by one
+
     def __init__(self, latent_dim: int, gamma: float = FACTOR_VAE_GAMMA, disc_lr: float = FACTOR_VAE_DISC_LR,
                  device: str | torch.device | None = None) -> None:
         if not gamma >= 0:
@@ -88,24 +86,29 @@ class FactorVAE:
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=disc_lr, betas=FACTOR_VAE_DISC_BETAS)
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def __call__(self, vae: VAE, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Images ``[B, C, H, W]`` (B even, >= 4) -> batch means ``loss``, ``nll``, ``kl``, ``elbo``, ``tc``."""
+    def __call__(self, vae: VAE, x: torch.Tensor, *, generator: torch.Generator | None = None
+                 ) -> dict[str, torch.Tensor]:
+        """Images ``[B, C, H, W]`` (B even, >= 4) -> batch means ``loss``, ``nll``, ``kl``, ``elbo``, ``tc``.
+
+        ``generator`` (on ``x``'s device) draws all of the step's noise: both halves'
+        reparameterisation and the dimension shuffle.
+        """
         if x.shape[0] < 4 or x.shape[0] % 2:
             raise ValueError(f"FactorVAE needs an even batch of at least 4 images, got {x.shape[0]}")
         self.discriminator.to(x.device)
         half = x.shape[0] // 2
-        t = vae.loss_terms(x[:half])
+        t = vae.loss_terms(x[:half], generator=generator)
         logits = self.discriminator(t["z"])
         tc = (logits[:, 0] - logits[:, 1]).mean()
         with torch.no_grad():
             mean, logvar = vae.encode(x[half:])
-            z2 = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        self._pending = (t["z"].detach(), permute_dims(z2))
+            z2 = mean + torch.randn(mean.shape, generator=generator, device=mean.device) * torch.exp(0.5 * logvar)
+        self._pending = (t["z"].detach().float(), permute_dims(z2.float(), generator))
         nll, kl = t["nll"].mean(), t["kl"].mean()
-        return dict(loss=nll + kl + self.gamma * tc, nll=nll, kl=kl, elbo=nll + kl, tc=tc)
+        return dict(loss=t["loss"].mean() + self.gamma * tc, nll=nll, kl=kl, elbo=nll + kl, tc=tc)
 
-    def after_step(self) -> dict[str, float]:
-        """One discriminator step on the last batch's latents; returns its loss and accuracy."""
+    def after_step(self) -> dict[str, torch.Tensor]:
+        """One discriminator step on the last batch's latents; returns its loss and accuracy (0-d tensors)."""
         if self._pending is None:
             return {}
         z, z_perm = self._pending
@@ -117,7 +120,7 @@ class FactorVAE:
         loss.backward()
         self.optimizer.step()
         accuracy = (logits.argmax(1) == labels).float().mean()
-        return {"disc_loss": float(loss.detach()), "disc_accuracy": float(accuracy)}
+        return {"disc_loss": loss.detach(), "disc_accuracy": accuracy}
 
     def state_dict(self) -> dict:
         """Discriminator weights, its optimiser and gamma, for checkpoints."""

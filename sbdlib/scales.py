@@ -12,6 +12,15 @@ from dataclasses import asdict, dataclass
 ENV_VAR = "SBDLIB_SCALE"
 DEFAULT_SCALE = "course"
 
+# The paper's Appendix A settings: the defaults of ``VAE()`` and ``train()`` and the "paper"
+# scale all read these, so there is one source of truth. The "course" scale departs from them
+# on purpose, and says why beside its settings.
+PAPER_BATCH_SIZE = 16
+PAPER_LR = 3e-4
+PAPER_LIKELIHOOD = "bernoulli"
+PAPER_IMAGE_SIZE = 64
+PAPER_WIDTH = 64
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -63,6 +72,8 @@ SCALES: dict[str, Scale] = {
     # ~10x cheaper than the paper's; 2,000 steps of 32 train the DeConv + SBD pair in
     # ~2.5 minutes on 2 cores, and the Bernoulli likelihood (the paper's) disentangles
     # X-Y circles at this budget where the Gaussian one did not (MIG 0.43 vs 0.11, seed 0).
+    # Batch 32 and lr 1e-3 instead of the paper's 16 and 3e-4: with 250x fewer steps than the
+    # paper, the larger batch and step size are what let a run converge in 2,000 steps.
     "course": Scale(
         name="course", image_size=32, steps=2000, batch_size=32, lr=1e-3, width=32, likelihood="bernoulli",
         seeds=3, eval_size=5000, factor_vae_train=1000, factor_vae_eval=500,
@@ -70,7 +81,8 @@ SCALES: dict[str, Scale] = {
     ),
     # The paper's Appendix A settings (colored sprites: 1.5e6 steps; circles: 5e5): a GPU.
     "paper": Scale(
-        name="paper", image_size=64, steps=500_000, batch_size=16, lr=3e-4, width=64, likelihood="bernoulli",
+        name="paper", image_size=PAPER_IMAGE_SIZE, steps=500_000, batch_size=PAPER_BATCH_SIZE, lr=PAPER_LR,
+        width=PAPER_WIDTH, likelihood=PAPER_LIKELIHOOD,
         seeds=25, eval_size=10_000, factor_vae_train=10_000, factor_vae_eval=5_000,
         factor_vae_variance=10_000, demo_steps=2000,
     ),

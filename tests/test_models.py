@@ -1,5 +1,6 @@
 """Tests of sbdlib.models: the broadcast, Table 1's sizes, shapes and the losses."""
 
+import copy
 import math
 
 import pytest
@@ -103,7 +104,7 @@ def test_coordconv_and_table2_and_discriminator():
 
 
 def test_loss_value_checked_by_hand():
-    vae = VAE("sbd", width=4, channels=1)
+    vae = VAE("sbd", width=4, channels=1, likelihood="gaussian")
     x = torch.zeros(1, 1, 64, 64)
     out = torch.full((1, 1, 64, 64), 0.5)
     # Gaussian, variance 0.3: each pixel costs 0.25 / 0.6 + 0.5 log(2 pi 0.3).
@@ -137,3 +138,26 @@ def test_truncated_normal_init():
     std = 1 / math.sqrt(w[0].numel())
     assert w.abs().max() <= 2 * std + 1e-7
     assert Encoder().convs[2].bias.abs().max() == 0
+
+
+@pytest.mark.parametrize("options", [{}, {"shuffle_coords": True}, {"mlp_layers": 1, "mlp_width": 8},
+                                     {"num_layers": 4, "kernel_size": 3}])
+def test_sbd_reference_is_algorithm_1_and_fast_equals_it(options):
+    """impl="reference" runs Algorithm 1 as written; impl="fast" gives the same outputs and gradients."""
+    torch.manual_seed(0)
+    fast = SpatialBroadcastDecoder(latent_dim=5, out_channels=3, width=48, image_size=32, **options)
+    ref = copy.deepcopy(fast).set_impl("reference")
+    assert fast.impl == "fast" and ref.impl == "reference"
+    z = torch.randn(6, 5)
+    out_fast, out_ref = fast(z), ref(z)
+    assert torch.allclose(out_fast, out_ref, atol=1e-4, rtol=1e-4)
+    out_fast.square().sum().backward()
+    out_ref.square().sum().backward()
+    for (name, a), b in zip(fast.named_parameters(), ref.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-3, rtol=1e-3), name
+    # and the reference's first layer is literally a conv of spatial_broadcast(z)
+    tiled = spatial_broadcast(ref.mlp(z), 32, 32, coords=ref.broadcast.coords)
+    first = F.conv2d(F.pad(tiled, same_padding(ref.broadcast.kernel_size)), ref.broadcast.weight, ref.broadcast.bias)
+    assert torch.allclose(first, ref.broadcast(ref.mlp(z)), atol=1e-4)
+    with pytest.raises(ValueError, match="impl must be one of"):
+        fast.set_impl("turbo")
