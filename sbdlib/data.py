@@ -431,7 +431,7 @@ class FactorDataset:
         return self.sample_discrete(n, seed=seed, device=device)
 
     def stream(
-        self, batch_size: int, seed: int = 0, device: torch.device | str | None = None
+        self, batch_size: int, seed: int = 0, device: torch.device | str | None = None, skip: int = 0
     ) -> Iterator[Tensor]:
         """An endless stream of fresh training batches.
 
@@ -442,21 +442,28 @@ class FactorDataset:
             batch_size: Images per batch ``B``.
             seed: Seed of a local generator.
             device: Where to render (default CPU).
+            skip: Batches to pass over first, without rendering them: the stream then continues
+                exactly where a stream that served ``skip`` batches would (an exact resume).
 
         Yields:
             ``[B, C, H, W]`` float32 batches.
         """
         batch_size = _check_count(batch_size, "batch_size", minimum=1)
+        skip = _check_count(skip, "skip")
         generator = _generator(seed)
         batches_per_block = max(1, STREAM_BLOCK // batch_size)
         target = torch.device(device or "cpu")
+        for _ in range(skip // batches_per_block):  # whole blocks: draw their factors only
+            self.sample_factors(batch_size * batches_per_block, generator)
 
         def endless() -> Iterator[Tensor]:
+            first = skip % batches_per_block
             while True:
                 factors = self.sample_factors(batch_size * batches_per_block, generator).to(target)
-                images = self.render(factors)
-                for k in range(batches_per_block):
+                images = self.render(factors[first * batch_size:])
+                for k in range(batches_per_block - first):
                     yield images[k * batch_size : (k + 1) * batch_size]
+                first = 0
 
         return endless()
 

@@ -22,6 +22,7 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,14 @@ class Precision:
     def name(self) -> str:
         """``"bf16"``, ``"fp16"`` or ``"fp32"`` (for logs and result rows)."""
         return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.autocast, "fp32")
+
+
+def module_device(module: Any) -> torch.device:
+    """Device of a module's first parameter (CPU for parameter-free stand-ins)."""
+    try:
+        return next(module.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
 
 
 def default_device() -> torch.device:

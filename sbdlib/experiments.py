@@ -1,201 +1,351 @@
-"""Runs the notebooks share: train-or-load a checkpoint, evaluate it, multi-seed result tables.
+"""The course's experiments: named runs, trained as populations, evaluated into one results format.
 
-A run is named by its dataset, decoder, seed and scale, e.g. ``circles-xy_sbd_s0_course``.
-Its checkpoint lives in ``data/checkpoints/`` and its results row in
-``data/results/<dataset>_<scale>.csv``; the course-scale ones are shipped with the course,
-so later notebooks start instantly and retrain only when asked.
+A *run* is one trained model: a :class:`RunSpec` (dataset, decoder, variant, beta) and a
+seed at a scale, named e.g. ``circles-xy_sbd_s0_course``. An *experiment* is a list of
+specs (:data:`EXPERIMENTS`), trained for seeds ``0..N-1`` -- one population per spec
+(:func:`sbdlib.training.train_many`) -- and evaluated into one results table
+(:mod:`sbdlib.results`).
+
+Where things live:
+
+* ``data/`` holds the **shipped** artefacts (course-scale checkpoints and result tables).
+  Notebooks only read it; ``make results`` (``python -m sbdlib.experiments ... --ship``) is
+  the one command that regenerates it.
+* ``runs/`` (git-ignored) holds what a reader trains: a notebook that retrains writes there,
+  so ``git status`` stays clean after any notebook at any scale.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import math
+import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import torch
 
-from sbdlib.checkpoints import load_checkpoint
+from sbdlib.checkpoints import load_checkpoint, read_checkpoint
 from sbdlib.data import get_dataset
+from sbdlib.devices import default_device, resolve_device
 from sbdlib.metrics import evaluate
 from sbdlib.models import VAE
+from sbdlib.results import read_results, write_results
 from sbdlib.scales import Scale, scale as current_scale
-from sbdlib.training import History, train
+from sbdlib.training import History, train_many
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+REPO_DIR = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO_DIR / "data"                 # shipped, read-only to notebooks
 CHECKPOINT_DIR = DATA_DIR / "checkpoints"
 RESULTS_DIR = DATA_DIR / "results"
+RUNS_DIR = REPO_DIR / "runs"                 # git-ignored: runs a reader trains
 DEFAULT_DATASET = "circles/xy"
-RESULT_FIELDS = ("dataset", "decoder", "seed", "scale", "steps", "batch_size", "lr", "width", "likelihood",
-                 "nll", "kl", "elbo", "latents_used", "mig", "factor_vae", "num_active_dims",
-                 "train_seconds", "eval_seconds")
+DEFAULT_EXPERIMENT = "circles-xy"
+EVAL_SEED = 1234                             # the held-out set and the metrics' own generator
+MAX_POPULATION = 25                          # members trained at once (bounds GPU memory)
+CHECKPOINTS_PER_RUN = 10                     # checkpoints written during a run (an exact resume point each)
 
 
-def run_name(decoder: str, seed: int, dataset: str = DEFAULT_DATASET, scale: Scale | None = None) -> str:
-    """File-safe name of a run, e.g. ``circles-xy_sbd_s0_course``."""
-    s = scale or current_scale()
-    return f"{dataset.replace('/', '-')}_{decoder}_s{seed}_{s.name}"
+@dataclass(frozen=True)
+class RunSpec:
+    """What is trained, apart from the seed and the scale.
 
-
-def scaled_dataset(dataset: str = DEFAULT_DATASET, scale: Scale | None = None):
-    """The named dataset at the scale's image size."""
-    return get_dataset(dataset, image_size=(scale or current_scale()).image_size)
-
-
-def build_vae(decoder: str, dataset, scale: Scale | None = None, **kwargs: Any) -> VAE:
-    """A VAE sized for ``scale`` (its width and likelihood) and for the dataset's images."""
-    s = scale or current_scale()
-    kwargs.setdefault("likelihood", s.likelihood)
-    return VAE(decoder, channels=dataset.num_channels, image_size=dataset.image_size, width=s.width, **kwargs)
-
-
-def train_or_load(
-    decoder: str,
-    seed: int = 0,
-    *,
-    dataset: str = DEFAULT_DATASET,
-    scale: Scale | None = None,
-    retrain: bool = False,
-    progress: str = "auto",
-    directory: Path | str = CHECKPOINT_DIR,
-) -> tuple[VAE, History]:
-    """Load the run's checkpoint if it exists, else train it with the scale's settings and save it.
-
-    Args:
+    Attributes:
         decoder: ``"sbd"``, ``"deconv"`` or ``"coordconv"``.
-        seed: Fixes weights, data and noise.
         dataset: A :func:`sbdlib.data.get_dataset` name.
-        scale: Settings (default: :func:`sbdlib.scale`).
-        retrain: Train even if a checkpoint exists (it is overwritten at the end).
-        progress: Passed to :func:`sbdlib.training.train`.
-        directory: Where checkpoints live.
+        variant: ``""`` for the paper's default architecture, else a name of :func:`variant_options`.
+        beta: KL weight (1: the plain VAE).
+        dataset_options: Extra dataset arguments as sorted ``(key, value)`` pairs (e.g. holes).
+    """
+
+    decoder: str
+    dataset: str = DEFAULT_DATASET
+    variant: str = ""
+    beta: float = 1.0
+    dataset_options: tuple = field(default=())
+
+    @property
+    def objective(self) -> str:
+        """The results table's ``objective``: ``"vae"`` at beta 1, else ``"beta-vae"``."""
+        return "vae" if self.beta == 1.0 else "beta-vae"
+
+
+def variant_options(variant: str, width: int) -> dict[str, Any]:
+    """Decoder options of a named ablation variant (empty name: the default architecture).
+
+    ``shuffled-coords`` (App. B), ``sbd-depth-N`` (Table 5: N conv layers), ``sbd-mlp-N``
+    (Table 7: N FC layers before the broadcast), ``sbd-upscale-N`` (Table 10: the last N
+    layers stride-2 deconvolutions), ``deconv-depth-N`` (Table 6: N deconvolutions).
+    """
+    if not variant:
+        return {}
+    if variant == "shuffled-coords":
+        return {"shuffle_coords": True}
+    match = re.fullmatch(r"(sbd-depth|sbd-mlp|sbd-upscale|deconv-depth)-(\d)", variant)
+    if not match:
+        raise ValueError(f"unknown variant {variant!r}; expected '', 'shuffled-coords', 'sbd-depth-N', 'sbd-mlp-N', "
+                         f"'sbd-upscale-N' or 'deconv-depth-N'")
+    kind, n = match.group(1), int(match.group(2))
+    return {"sbd-depth": {"num_layers": n}, "sbd-mlp": {"mlp_layers": n}, "sbd-upscale": {"upscales": n},
+            "deconv-depth": {"channels": (width,) * (n - 1)}}[kind]
+
+
+EXPERIMENTS: dict[str, list[RunSpec]] = {
+    # Notebooks 03-06: the X-Y circles, both decoders.
+    "circles-xy": [RunSpec("deconv"), RunSpec("sbd")],
+}
+
+
+def _slug(text: str) -> str:
+    """File-safe form of a dataset name (``circles/xy`` -> ``circles-xy``)."""
+    return text.replace("/", "-")
+
+
+def run_name(decoder: str | RunSpec, seed: int, dataset: str = DEFAULT_DATASET, scale: Scale | None = None) -> str:
+    """File-safe name of a run, e.g. ``circles-xy_sbd_s0_course`` or ``circles-xy_sbd-shuffled-coords_s0_course``."""
+    spec = decoder if isinstance(decoder, RunSpec) else RunSpec(decoder, dataset)
+    s = scale or current_scale()
+    model = spec.decoder if not spec.variant else f"{spec.decoder}-{spec.variant.removeprefix(spec.decoder + '-')}"
+    beta = "" if spec.beta == 1.0 else f"_beta{spec.beta:g}"
+    options = "".join(f"_{k}-{v}" for k, v in spec.dataset_options)
+    return f"{_slug(spec.dataset)}{options}_{model}{beta}_s{seed}_{s.name}"
+
+
+def scaled_dataset(dataset: str | RunSpec = DEFAULT_DATASET, scale: Scale | None = None):
+    """The named dataset (or a spec's) at the scale's image size."""
+    spec = dataset if isinstance(dataset, RunSpec) else RunSpec("sbd", dataset)
+    return get_dataset(spec.dataset, image_size=(scale or current_scale()).image_size, **dict(spec.dataset_options))
+
+
+def build_vae(decoder: str | RunSpec, dataset, scale: Scale | None = None, **kwargs: Any) -> VAE:
+    """A VAE sized for ``scale`` (its width and likelihood), the dataset's images and the spec's variant."""
+    s = scale or current_scale()
+    spec = decoder if isinstance(decoder, RunSpec) else RunSpec(decoder)
+    kwargs.setdefault("likelihood", s.likelihood)
+    kwargs.setdefault("beta", spec.beta)
+    options = variant_options(spec.variant, s.width)
+    if options:
+        kwargs.setdefault("decoder_kwargs", options)
+    return VAE(spec.decoder, channels=dataset.num_channels, image_size=dataset.image_size, width=s.width, **kwargs)
+
+
+def checkpoint_path(spec: RunSpec, seed: int, scale: Scale | None = None, *, shipped: bool = False) -> Path:
+    """Where a run's checkpoint lives: ``data/checkpoints`` (shipped) or ``runs/checkpoints``."""
+    return (CHECKPOINT_DIR if shipped else RUNS_DIR / "checkpoints") / f"{run_name(spec, seed, scale=scale)}.pt"
+
+
+def results_path(experiment: str = DEFAULT_EXPERIMENT, scale: Scale | None = None, *, shipped: bool = True) -> Path:
+    """The experiment's results table: ``data/results`` (shipped) or ``runs/results``."""
+    s = scale or current_scale()
+    return (RESULTS_DIR if shipped else RUNS_DIR / "results") / f"{experiment}_{s.name}.csv"
+
+
+def _refuse_shipped(path: Path, ship: bool) -> None:
+    """A clear error when a run would write into the shipped ``data/`` without ``ship=True``."""
+    if not ship and DATA_DIR in path.resolve().parents:
+        raise ValueError(f"{path} is a shipped artefact: notebooks only read data/. Train into runs/ (the default "
+                         f"of train_or_load and run_experiment), or regenerate the shipped ones with `make results`")
+
+
+def _is_complete(path: Path, steps: int) -> bool:
+    """Whether a checkpoint exists and holds a finished (or diverged) run of ``steps`` steps."""
+    if not path.exists():
+        return False
+    payload = read_checkpoint(path)
+    return int(payload["step"]) >= steps or bool(payload["history"].get("diverged"))
+
+
+def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None = None, retrain: bool = False,
+                     ship: bool = False, progress: str = "auto", device: str | torch.device | None = None,
+                     max_population: int = MAX_POPULATION) -> list[tuple[VAE, History]]:
+    """Train (or load) the runs of ``spec`` for ``seeds``: the missing ones as populations of at most ``max_population``.
+
+    A finished checkpoint is loaded; an unfinished one (interrupted) is resumed, exactly
+    (:func:`sbdlib.training.train_many`); ``retrain`` starts every run afresh. Checkpoints go to ``runs/`` unless ``ship`` (``make results``).
 
     Returns:
-        ``(vae, history)``, the model in eval mode (on CPU when loaded, else where it trained).
+        ``(vae, history)`` per seed, in order, each model in eval mode on ``device``.
     """
     s = scale or current_scale()
-    path = Path(directory) / f"{run_name(decoder, seed, dataset, s)}.pt"
-    if path.exists() and not retrain:
-        vae, payload = load_checkpoint(path)
+    if not isinstance(max_population, int) or max_population < 1:
+        raise ValueError(f"max_population must be a positive integer, got {max_population!r}")
+    device = resolve_device(device)
+    paths = [checkpoint_path(spec, seed, s, shipped=ship) for seed in seeds]
+    for path in paths:
+        _refuse_shipped(path, ship)
+    ds = scaled_dataset(spec, s)
+    todo = [i for i, path in enumerate(paths) if retrain or not _is_complete(path, s.steps)]
+    for start in range(0, len(todo), max_population):
+        chunk = todo[start:start + max_population]
+        vaes = []
+        for i in chunk:
+            if retrain and paths[i].exists():
+                paths[i].unlink()
+            torch.manual_seed(seeds[i])  # the seed fixes the initial weights too
+            vaes.append(build_vae(spec, ds, s))
+        label = f"{run_name(spec, 0, scale=s).replace('_s0_', ' ')}: seeds {[seeds[i] for i in chunk]}"
+        train_many(vaes, ds, seeds=[seeds[i] for i in chunk], steps=s.steps, batch_size=s.batch_size, lr=s.lr,
+                   device=device, checkpoints=[paths[i] for i in chunk], resume=True, progress=progress, title=label,
+                   checkpoint_every=max(1, s.steps // CHECKPOINTS_PER_RUN))
+    out = []
+    for path in paths:
+        vae, payload = load_checkpoint(path, device=device)
+        out.append((vae, History.from_dict(payload["history"])))
+    return out
+
+
+def train_or_load(decoder: str | RunSpec, seed: int = 0, *, dataset: str = DEFAULT_DATASET, scale: Scale | None = None,
+                  retrain: bool = False, progress: str = "auto", device: str | torch.device | None = None
+                  ) -> tuple[VAE, History]:
+    """The shipped run if there is one (and ``retrain`` is off), else the reader's own in ``runs/``, trained if needed.
+
+    Returns:
+        ``(vae, history)``: the model in eval mode on ``device`` (default: CUDA when
+        available, else CPU), whether it was loaded or trained.
+    """
+    spec = decoder if isinstance(decoder, RunSpec) else RunSpec(decoder, dataset)
+    s = scale or current_scale()
+    device = resolve_device(device) if device is not None else default_device()
+    shipped = checkpoint_path(spec, seed, s, shipped=True)
+    if shipped.exists() and not retrain:
+        vae, payload = load_checkpoint(shipped, device=device)
         return vae, History.from_dict(payload["history"])
-    if path.exists():
-        path.unlink()
-    ds = scaled_dataset(dataset, s)
-    torch.manual_seed(seed)
-    vae = build_vae(decoder, ds, s)
-    history = train(vae, ds, steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=seed, checkpoint=path,
-                    progress=progress, title=f"{decoder} seed {seed}")
-    return vae, history
+    return train_population(spec, [seed], scale=s, retrain=retrain, progress=progress, device=device)[0]
 
 
-def evaluate_run(vae: VAE, dataset: str = DEFAULT_DATASET, scale: Scale | None = None, seed: int = 1234
-                 ) -> dict[str, float]:
-    """NLL, KL, ELBO, latents used, MIG and the FactorVAE score of a trained VAE at ``scale``."""
+def evaluate_run(vae: VAE, dataset: str | RunSpec = DEFAULT_DATASET, scale: Scale | None = None,
+                 seed: int = EVAL_SEED) -> dict[str, float]:
+    """NLL, KL, ELBO, latents used, MIG, FactorVAE score and affine R^2 of a trained VAE at ``scale``."""
     s = scale or current_scale()
     fv = dict(num_train=s.factor_vae_train, num_eval=s.factor_vae_eval, num_variance_estimate=s.factor_vae_variance)
     return evaluate(vae, scaled_dataset(dataset, s), eval_size=s.eval_size, seed=seed, factor_vae=fv)
 
 
-def results_path(dataset: str = DEFAULT_DATASET, scale: Scale | None = None) -> Path:
-    """The CSV holding one row per run for this dataset and scale."""
-    s = scale or current_scale()
-    return RESULTS_DIR / f"{dataset.replace('/', '-')}_{s.name}.csv"
+def result_row(spec: RunSpec, seed: int, scale: Scale, vae: VAE, history: History, metrics: dict,
+               eval_seconds: float) -> dict[str, Any]:
+    """One row of the results format for a trained and evaluated run."""
+    return dict(dataset=spec.dataset + "".join(f" {k}={v}" for k, v in spec.dataset_options),
+                decoder=spec.decoder, variant=spec.variant, objective=spec.objective, beta=spec.beta, seed=seed,
+                scale=scale.name, image_size=vae.image_size, width=vae.config["width"], likelihood=vae.likelihood,
+                steps=len(history), batch_size=scale.batch_size, lr=scale.lr,
+                nll=metrics["nll"], kl=metrics["kl"], elbo=metrics["elbo"], latents_used=metrics["latents_used"],
+                mig=metrics["mig"], factor_vae=metrics["factor_vae"], affine_r2=metrics["affine_r2"],
+                num_active_dims=metrics["num_active_dims"], diverged=int(bool(history.diverged)),
+                train_seconds=history.seconds, eval_seconds=eval_seconds, device=history.device or "cpu",
+                precision=history.precision or "fp32")
 
 
-def load_results(path: Path | str) -> list[dict[str, Any]]:
-    """Read a results CSV back, numbers as numbers."""
-    rows = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            rows.append({k: _number(v) for k, v in row.items()})
-    return rows
+def check_row(row: dict[str, Any], payload: dict[str, Any], path: Path | str) -> None:
+    """One clear error when a checkpoint's settings disagree with its results row."""
+    config, history = payload["config"], payload["history"]
+    expected = {"seed": payload.get("seed"), "decoder": config["decoder"], "beta": config["beta"],
+                "batch_size": payload.get("batch_size"), "lr": payload.get("lr"), "steps": len(history["step"]),
+                "image_size": config["image_size"], "width": config["width"]}
+    bad = {k: (row[k], v) for k, v in expected.items() if v is not None and row[k] != v
+           and not (isinstance(v, float) and math.isclose(row[k], v, rel_tol=1e-6))}
+    if bad:
+        raise ValueError(f"{path} disagrees with its results row in {sorted(bad)} as (row, checkpoint) {bad}; the table "
+                         f"and the checkpoints come from different runs: regenerate both with `make results`")
 
 
-def _number(text: str) -> Any:
-    """'3' -> 3, '0.5' -> 0.5, other text unchanged."""
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+def run_experiment(experiment: str = DEFAULT_EXPERIMENT, seeds: Iterable[int] | None = None, *,
+                   scale: Scale | None = None, retrain: bool = False, ship: bool = False, progress: str = "auto",
+                   device: str | torch.device | None = None, max_population: int = MAX_POPULATION,
+                   specs: Sequence[RunSpec] | None = None) -> list[dict[str, Any]]:
+    """Train (or load) and evaluate every spec of an experiment for ``seeds`` (default ``0..scale.seeds-1``).
 
-
-def write_results(rows: Iterable[dict[str, Any]], path: Path | str) -> Path:
-    """Write rows (dicts with :data:`RESULT_FIELDS`) to a CSV, replacing it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULT_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-    return path
-
-
-def run_seeds(
-    decoders: Iterable[str] = ("deconv", "sbd"),
-    seeds: Iterable[int] | None = None,
-    *,
-    dataset: str = DEFAULT_DATASET,
-    scale: Scale | None = None,
-    retrain: bool = False,
-    progress: str = "auto",
-) -> list[dict[str, Any]]:
-    """Train (or load) and evaluate every (decoder, seed) run; one results row each.
-
-    Rows are written to :func:`results_path` as they finish, so an interrupted sweep keeps
-    what it has.
+    One population per spec; rows are written to :func:`results_path` (``runs/`` unless
+    ``ship``) after each spec, so an interrupted sweep keeps what it has.
 
     Returns:
-        The rows, in (decoder, seed) order.
+        The rows, in (spec, seed) order.
     """
     s = scale or current_scale()
+    if specs is None:
+        if experiment not in EXPERIMENTS:
+            raise ValueError(f"unknown experiment {experiment!r}; expected one of {sorted(EXPERIMENTS)}")
+        specs = EXPERIMENTS[experiment]
     seeds = list(range(s.seeds)) if seeds is None else list(seeds)
-    rows = []
-    for decoder in decoders:
-        for seed in seeds:
-            vae, history = train_or_load(decoder, seed, dataset=dataset, scale=s, retrain=retrain, progress=progress)
-            t1 = time.perf_counter()
-            metrics = evaluate_run(vae, dataset, s)
-            rows.append(dict(dataset=dataset, decoder=decoder, seed=seed, scale=s.name, steps=len(history),
-                             batch_size=s.batch_size, lr=s.lr, width=s.width, likelihood=vae.likelihood,
-                             train_seconds=round(history.seconds, 2), eval_seconds=round(time.perf_counter() - t1, 2),
-                             **{k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v)
-                                for k, v in metrics.items()}))
-            write_results(rows, results_path(dataset, s))
+    out = results_path(experiment, s, shipped=ship)
+    _refuse_shipped(out, ship)
+    rows: list[dict[str, Any]] = []
+    for spec in specs:
+        runs = train_population(spec, seeds, scale=s, retrain=retrain, ship=ship, progress=progress, device=device,
+                                max_population=max_population)
+        for seed, (vae, history) in zip(seeds, runs):
+            t0 = time.perf_counter()
+            metrics = evaluate_run(vae, spec, s)
+            rows.append(result_row(spec, seed, s, vae, history, metrics, time.perf_counter() - t0))
+        write_results(rows, out)
     return rows
 
 
-def shipped_or_run(dataset: str = DEFAULT_DATASET, scale: Scale | None = None, retrain: bool = False,
+def shipped_or_run(experiment: str = DEFAULT_EXPERIMENT, scale: Scale | None = None, retrain: bool = False,
                    progress: str = "auto") -> list[dict[str, Any]]:
-    """The shipped results table for this scale if present (and ``retrain`` is off), else run it."""
-    path = results_path(dataset, scale)
+    """The shipped results of an experiment at this scale if present (and ``retrain`` is off), else run it into ``runs/``."""
+    path = results_path(experiment, scale)
     if path.exists() and not retrain:
-        return load_results(path)
-    return run_seeds(dataset=dataset, scale=scale, retrain=retrain, progress=progress)
+        return read_results(path)
+    return run_experiment(experiment, scale=scale, retrain=retrain, progress=progress)
+
+
+def load_run(row: dict[str, Any], scale: Scale | None = None, device: str | torch.device | None = None) -> VAE:
+    """The shipped model behind a results row, checked against the row (:func:`check_row`)."""
+    spec = RunSpec(row["decoder"], row["dataset"].split(" ")[0], row["variant"] or "", float(row["beta"]))
+    path = checkpoint_path(spec, int(row["seed"]), scale, shipped=True)
+    vae, payload = load_checkpoint(path, device=device if device is not None else default_device())
+    check_row(row, payload, path)
+    return vae
+
+
+def parse_seeds(text: Sequence[str] | str) -> list[int]:
+    """``"0-9"``, ``"0 1 2"``, ``"0-4,7"`` -> the list of seeds (one clear error otherwise)."""
+    parts = [p for chunk in ([text] if isinstance(text, str) else text) for p in re.split(r"[,\s]+", chunk) if p]
+    seeds: list[int] = []
+    for part in parts:
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
+            raise ValueError(f"cannot read seeds {part!r}; write them as '0-9', '0 1 2' or '0-4,7'")
+        lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
+        seeds.extend(range(lo, hi + 1))
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat in {' '.join(parts)!r}")
+    return seeds
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: train (or load) and evaluate runs at the current ``SBDLIB_SCALE``.
+    """Train (or load) and evaluate an experiment at ``SBDLIB_SCALE`` (or ``--scale``), one population per model.
 
-    Example, the shipped course-scale checkpoints and results:
-    ``SBDLIB_SCALE=course python -m sbdlib.experiments --decoders deconv sbd --seeds 0 1 2``
+    Example, the shipped course-scale X-Y circles (``make results``):
+    ``python -m sbdlib.experiments circles-xy --scale course --seeds 0-9 --ship``
     """
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m sbdlib.experiments", description=main.__doc__.splitlines()[0])
-    parser.add_argument("--decoders", nargs="+", default=["deconv", "sbd"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=None)
-    parser.add_argument("--dataset", default=DEFAULT_DATASET)
-    parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT, choices=sorted(EXPERIMENTS))
+    parser.add_argument("--seeds", nargs="+", default=None, help="e.g. 0-9 (default: the scale's seed count)")
+    parser.add_argument("--scale", default=None, help="quick, course or paper (default: $SBDLIB_SCALE or course)")
+    parser.add_argument("--decoders", nargs="+", default=None, help="only the experiment's models with these decoders")
+    parser.add_argument("--retrain", action="store_true", help="train afresh even where checkpoints exist")
+    parser.add_argument("--ship", action="store_true", help="write data/ (the shipped artefacts) instead of runs/")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
+    parser.add_argument("--max-population", type=int, default=MAX_POPULATION, help="models trained at once")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice; 1 when other jobs share the cores)")
     args = parser.parse_args(argv)
-    rows = run_seeds(args.decoders, args.seeds, dataset=args.dataset, retrain=args.retrain, progress="text")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)  # process-wide, so made here, on request, never on import
+    s = current_scale(args.scale)
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    specs = [spec for spec in EXPERIMENTS[args.experiment] if args.decoders is None or spec.decoder in args.decoders]
+    if not specs:
+        parser.error(f"no model of {args.experiment!r} has a decoder in {args.decoders}")
+    rows = run_experiment(args.experiment, seeds, scale=s, retrain=args.retrain, ship=args.ship, progress="text",
+                          device=args.device, max_population=args.max_population, specs=specs)
     for row in rows:
-        print({k: row[k] for k in ("decoder", "seed", "elbo", "latents_used", "mig", "factor_vae", "train_seconds")})
-    print(f"results: {results_path(args.dataset)}")
+        print({k: row[k] for k in ("decoder", "variant", "beta", "seed", "elbo", "latents_used", "mig", "factor_vae",
+                                   "affine_r2", "train_seconds")})
+    print(f"results: {results_path(args.experiment, s, shipped=args.ship)}")
 
 
 if __name__ == "__main__":

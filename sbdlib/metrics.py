@@ -15,10 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
+
+from sbdlib.devices import module_device
 
 # MIG: disentanglement_lib's histogram discretizer uses 20 bins.
 DEFAULT_NUM_BINS = 20
@@ -35,6 +37,9 @@ FACTOR_VAE_KWARGS = frozenset(
     {"seed", "batch_size", "num_train", "num_eval", "num_variance_estimate", "prune_threshold"})
 # Largest number of images passed to a representation function (or rendered) at once.
 MAX_CHUNK = 256
+# Affine R^2 of the latent geometry: an AFFINE_GRID x AFFINE_GRID grid of the two factors.
+AFFINE_GRID = 32
+POSITIONAL_FACTORS = ("x", "y")  # datasets with both get an affine_r2 in their results rows
 
 ArrayLike = np.ndarray | torch.Tensor
 RepresentationFn = Callable[[torch.Tensor], ArrayLike]
@@ -540,6 +545,103 @@ def _active_dims_count(means: np.ndarray, threshold: float = DEFAULT_PRUNE_THRES
     return int((means.std(axis=0, ddof=1) >= threshold).sum())
 
 
+# ------------------------------------------------------------------------ latent geometry
+
+
+@torch.no_grad()
+def posterior(vae: Any, images: torch.Tensor, chunk: int = MAX_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances of ``images`` ``[N, C, H, W]``, on the CPU.
+
+    Args:
+        vae: Anything with ``encode(x) -> (mean [B, D], logvar [B, D])``.
+        images: ``[N, C, H, W]`` images in [0, 1].
+        chunk: Images per encoder pass.
+
+    Returns:
+        ``(mean [N, D], logvar [N, D])`` float32 CPU tensors.
+    """
+    if images.dim() != 4 or images.shape[0] < 1:
+        raise ValueError(f"images must have shape [N, C, H, W] with N >= 1, got {tuple(images.shape)}")
+    device = module_device(vae)
+    means, logvars = [], []
+    for start in range(0, images.shape[0], chunk):
+        mean, logvar = vae.encode(images[start:start + chunk].to(device))
+        means.append(mean.detach().float().cpu())
+        logvars.append(logvar.detach().float().cpu())
+    return torch.cat(means), torch.cat(logvars)
+
+
+def affine_r2(factors: ArrayLike, codes: ArrayLike) -> float:
+    """How affine a 2-D embedding is: R^2 of the best affine map from codes to factors.
+
+    Fits ``factors ~ codes @ A + b`` by least squares and returns the fraction of the
+    factors' variance it explains (1 = the embedding is an exact affine image of the grid).
+    Unlike MIG and the FactorVAE score it does not change when the latents are rotated:
+    a rotated but perfect pair of latents still scores 1.
+
+    Args:
+        factors: ``[N, 2]`` ground-truth factor values.
+        codes: ``[N, 2]`` posterior means in the chosen latents.
+
+    Returns:
+        R^2 in (-inf, 1], pooled over both factors.
+    """
+    factors, codes = np.asarray(factors, np.float64), np.asarray(codes, np.float64)
+    if factors.ndim != 2 or codes.ndim != 2 or len(factors) != len(codes) or len(codes) < 3:
+        raise ValueError(f"affine_r2 needs factors [N, 2] and codes [N, 2] with N >= 3, got shapes "
+                         f"{factors.shape} and {codes.shape}")
+    design = np.column_stack([codes, np.ones(len(codes))])
+    coef, *_ = np.linalg.lstsq(design, factors, rcond=None)
+    residual = ((factors - design @ coef) ** 2).sum()
+    total = ((factors - factors.mean(0)) ** 2).sum()
+    return float(1.0 - residual / total) if total > 0 else float("nan")
+
+
+def choose_latents(logvar: torch.Tensor, latents: Sequence[int] | None = None) -> list[int]:
+    """The given two latents (validated), or the two with the lowest mean posterior variance."""
+    if latents is None:
+        latents = np.argsort(logvar.double().exp().mean(0).numpy(), kind="stable")[:2].tolist()
+    latents = [int(d) for d in latents]
+    dims = logvar.shape[1]
+    if len(latents) != 2 or latents[0] == latents[1] or not all(0 <= d < dims for d in latents):
+        raise ValueError(f"latents must be two different indices in [0, {dims}), got {latents}")
+    return latents
+
+
+def grid_posterior(vae: Any, dataset: Any, factor_a: str, factor_b: str, n: int
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An ``n x n`` grid over two factors, encoded: (factors ``[n*n, K]``, held-out mask ``[n*n]``,
+    posterior means ``[n*n, D]``, log-variances ``[n*n, D]``)."""
+    images, factors, held_out = dataset.grid(factor_a, factor_b, n, n)
+    mean, logvar = posterior(vae, images)
+    return factors, held_out, mean, logvar
+
+
+def grid_affine_r2(vae: Any, dataset: Any, factor_a: str = "x", factor_b: str = "y", *, n: int = AFFINE_GRID,
+                   latents: Sequence[int] | None = None) -> tuple[float, list[int]]:
+    """:func:`affine_r2` of a model's embedding of the ``n x n`` factor grid (held-out points included).
+
+    The measure behind the paper's Fig. 4, in one number: render the grid, encode it, take
+    the two latents with the lowest mean posterior variance over the grid and fit the
+    true ``(factor_a, factor_b)`` from them affinely.
+
+    Args:
+        vae: Has ``encode``.
+        dataset: A :class:`sbdlib.data.FactorDataset`.
+        factor_a: First factor.
+        factor_b: Second factor.
+        n: Grid values per factor (default 32, a 32 x 32 grid of positions).
+        latents: Two latents (default: the two lowest-variance ones over the grid).
+
+    Returns:
+        ``(r2, [d1, d2])``.
+    """
+    factors, _, mean, logvar = grid_posterior(vae, dataset, factor_a, factor_b, n)
+    latents = choose_latents(logvar, latents)
+    ia, ib = dataset.factor_index(factor_a), dataset.factor_index(factor_b)
+    return affine_r2(factors[:, [ia, ib]].numpy(), mean[:, latents].numpy()), latents
+
+
 def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: int, seed: int = 1234,
              factor_vae: dict | None = None, batch_size: int = MAX_CHUNK) -> dict:
     """One results row for a trained VAE, the columns of the paper's tables.
@@ -555,7 +657,7 @@ def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: in
     The VAE is put in eval mode and its training mode is restored afterwards.
 
     Args:
-        vae: Has ``encode(x) -> (mean [B, D], logvar [B, D])`` and ``loss_terms(x)`` giving
+        vae: Has ``encode(x) -> (mean [B, D], logvar [B, D])`` and ``loss_terms(x, generator=...)`` giving
             per-image tensors [B] ``"nll"``, ``"kl"``, ``"elbo"`` and the posterior
             ``"mean"``, ``"logvar"`` [B, D].
         dataset: Ground-truth dataset with ``eval_set`` (and the FactorVAE interface).
@@ -565,7 +667,9 @@ def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: in
         batch_size: Images per forward pass.
 
     Returns:
-        ``{"nll", "kl", "elbo", "latents_used", "mig", "factor_vae", "num_active_dims"}``.
+        ``{"nll", "kl", "elbo", "latents_used", "mig", "factor_vae", "num_active_dims", "affine_r2"}``;
+        ``affine_r2`` (:func:`grid_affine_r2` on a 32 x 32 grid of x and y) only for datasets
+        with both positional factors, NaN elsewhere.
     """
     _check_positive_int(eval_size, "eval_size")
     _check_positive_int(batch_size, "batch_size")
@@ -574,7 +678,8 @@ def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: in
         raise ValueError(f"factor_vae must be None or a dict with keys among "
                          f"{sorted(FACTOR_VAE_KWARGS)}, got {factor_vae!r}")
     images, _, labels = dataset.eval_set(eval_size, seed)
-    device = next(vae.parameters()).device
+    device = module_device(vae)
+    noise = torch.Generator(device=device).manual_seed(int(seed))  # the evaluation's own: never the global RNG
     was_training = vae.training
     vae.eval()
     try:
@@ -583,7 +688,7 @@ def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: in
             means, logvars = [], []
             for start in range(0, images.shape[0], batch_size):
                 x = images[start:start + batch_size].to(device)
-                terms = vae.loss_terms(x)  # one encoder pass gives the terms and the posterior
+                terms = vae.loss_terms(x, generator=noise)  # one encoder pass: the terms and the posterior
                 means.append(terms["mean"].detach().cpu())
                 logvars.append(terms["logvar"].detach().cpu())
                 for key in sums:
@@ -601,6 +706,8 @@ def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: in
                 scores = factor_vae_score(lambda x: vae.encode(x.to(device))[0], dataset, **kwargs)
                 row["factor_vae"] = scores["eval_accuracy"]
                 row["num_active_dims"] = scores["num_active_dims"]
+            positional = all(f in getattr(dataset, "factor_names", ()) for f in POSITIONAL_FACTORS)
+            row["affine_r2"] = grid_affine_r2(vae, dataset, *POSITIONAL_FACTORS)[0] if positional else math.nan
     finally:
         vae.train(was_training)
     return row

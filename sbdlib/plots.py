@@ -26,7 +26,8 @@ from torchvision.utils import make_grid
 
 from sbdlib.scales import DEFAULT_SCALE, scale
 
-from sbdlib.metrics import LATENT_USED_STD
+from sbdlib.devices import module_device
+from sbdlib.metrics import LATENT_USED_STD, affine_r2, choose_latents, grid_affine_r2, grid_posterior, posterior
 
 # Colour-blind-safe (Okabe-Ito): vermillion, blue, bluish green.
 COLORS: dict[str, str] = {"deconv": "#D55E00", "sbd": "#0072B2", "coordconv": "#009E73"}
@@ -36,7 +37,6 @@ FALLBACK_COLOR = "#555555"
 FIGURES_DIR = Path(__file__).resolve().parents[1] / "figures"
 DPI = 120
 
-ENCODE_CHUNK = 256  # images per encoder pass
 TILE_PAD = 2  # pixels between tiles
 TILE_PAD_VALUE = 0.5  # grey separators
 PANEL_INCHES = 1.1  # side of one image tile in figures
@@ -112,41 +112,10 @@ def color_of(key: str, vae: Any = None) -> str:
     return COLORS.get(decoder_name(key, vae), FALLBACK_COLOR)
 
 
-def _device(module: Any) -> torch.device:
-    """Device of a module's first parameter (CPU for parameter-free stand-ins)."""
-    try:
-        return next(module.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
-
-
-@torch.no_grad()
-def posterior(vae: Any, images: Tensor, chunk: int = ENCODE_CHUNK) -> tuple[Tensor, Tensor]:
-    """Posterior means and log-variances of ``images`` ``[N, C, H, W]``, on the CPU.
-
-    Args:
-        vae: Anything with ``encode(x) -> (mean [B, D], logvar [B, D])``.
-        images: ``[N, C, H, W]`` images in [0, 1].
-        chunk: Images per encoder pass.
-
-    Returns:
-        ``(mean [N, D], logvar [N, D])`` float32 CPU tensors.
-    """
-    if images.dim() != 4 or images.shape[0] < 1:
-        raise ValueError(f"images must have shape [N, C, H, W] with N >= 1, got {tuple(images.shape)}")
-    device = _device(vae)
-    means, logvars = [], []
-    for start in range(0, images.shape[0], chunk):
-        mean, logvar = vae.encode(images[start:start + chunk].to(device))
-        means.append(mean.detach().float().cpu())
-        logvars.append(logvar.detach().float().cpu())
-    return torch.cat(means), torch.cat(logvars)
-
-
 @torch.no_grad()
 def _decode(vae: Any, z: Tensor) -> Tensor:
     """Images ``[B, C, H, W]`` in [0, 1] (CPU) of latents ``[B, D]``."""
-    return vae.decode_image(z.to(_device(vae))).detach().float().cpu()
+    return vae.decode_image(z.to(module_device(vae))).detach().float().cpu()
 
 
 def latent_order(vae: Any, images: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -213,7 +182,7 @@ def plot_reconstructions(vaes: Mapping[str, Any], images: Tensor, *, save: str |
     rows: list[tuple[str, str, Tensor]] = [("Input", "black", images.detach().float().cpu())]
     with torch.no_grad():
         for key, vae in vaes.items():
-            recon = vae.reconstruct(images.to(_device(vae))).detach().float().cpu()
+            recon = vae.reconstruct(images.to(module_device(vae))).detach().float().cpu()
             rows.append((label_of(key, vae), color_of(key, vae), recon))
     n = images.shape[0]
     fig, axes = plt.subplots(len(rows), 1, figsize=(max(4.0, PANEL_INCHES * n), PANEL_INCHES * len(rows) + 0.6),
@@ -360,27 +329,6 @@ def plot_posterior_std(vaes: Mapping[str, Any], images: Tensor, *, threshold: fl
 # ------------------------------------------------------------------------- latent geometry
 
 
-def affine_r2(factors: np.ndarray, codes: np.ndarray) -> float:
-    """How affine a 2-D embedding is: R^2 of the best affine map from codes to factors.
-
-    Fits ``factors ~ codes @ A + b`` by least squares and returns the fraction of the
-    factors' variance it explains (1 = the embedding is an exact affine image of the grid).
-
-    Args:
-        factors: ``[N, 2]`` ground-truth factor values.
-        codes: ``[N, 2]`` posterior means in the chosen latents.
-
-    Returns:
-        R^2 in (-inf, 1], pooled over both factors.
-    """
-    factors, codes = np.asarray(factors, np.float64), np.asarray(codes, np.float64)
-    design = np.column_stack([codes, np.ones(len(codes))])
-    coef, *_ = np.linalg.lstsq(design, factors, rcond=None)
-    residual = ((factors - design @ coef) ** 2).sum()
-    total = ((factors - factors.mean(0)) ** 2).sum()
-    return float(1.0 - residual / total) if total > 0 else float("nan")
-
-
 def _grid_colors(count: int, cmap: str) -> np.ndarray:
     """``count`` RGBA colours evenly spread over the used part of ``cmap``."""
     lo, hi = GEOMETRY_CMAP_RANGE
@@ -398,46 +346,6 @@ def _draw_grid(ax: Axes, points: np.ndarray, held_out: np.ndarray) -> None:
         ax.scatter(points[held_out][:, 0], points[held_out][:, 1], s=14, color=HELD_OUT_COLOR, zorder=3,
                    label="held out (hole)")
         ax.legend(fontsize=7, loc="best")
-
-
-def _grid_codes(vae: Any, dataset: Any, factor_a: str, factor_b: str, n: int
-                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Grid images' factors, hole mask, posterior means and log-variances."""
-    images, factors, held_out = dataset.grid(factor_a, factor_b, n, n)
-    mean, logvar = posterior(vae, images)
-    return factors, held_out, mean, logvar
-
-
-def _choose_latents(logvar: Tensor, latents: Sequence[int] | None) -> list[int]:
-    """The given two latents (validated), or the two with the lowest mean posterior variance."""
-    if latents is None:
-        latents = np.argsort(logvar.double().exp().mean(0).numpy(), kind="stable")[:2].tolist()
-    latents = [int(d) for d in latents]
-    dims = logvar.shape[1]
-    if len(latents) != 2 or latents[0] == latents[1] or not all(0 <= d < dims for d in latents):
-        raise ValueError(f"latents must be two different indices in [0, {dims}), got {latents}")
-    return latents
-
-
-def grid_affine_r2(vae: Any, dataset: Any, factor_a: str = "x", factor_b: str = "y", *, n: int = GEOMETRY_GRID,
-                   latents: Sequence[int] | None = None) -> tuple[float, list[int]]:
-    """:func:`affine_r2` of a model's embedding of the ``n x n`` factor grid (held-out points included).
-
-    Args:
-        vae: Has ``encode``.
-        dataset: A :class:`sbdlib.data.FactorDataset`.
-        factor_a: First factor.
-        factor_b: Second factor.
-        n: Grid values per factor.
-        latents: Two latents (default: the two lowest-variance ones over the grid).
-
-    Returns:
-        ``(r2, [d1, d2])``.
-    """
-    factors, _, mean, logvar = _grid_codes(vae, dataset, factor_a, factor_b, n)
-    latents = _choose_latents(logvar, latents)
-    ia, ib = dataset.factor_index(factor_a), dataset.factor_index(factor_b)
-    return affine_r2(factors[:, [ia, ib]].numpy(), mean[:, latents].numpy()), latents
 
 
 def plot_latent_geometry(vae: Any, dataset: Any, factor_a: str = "x", factor_b: str = "y", *,
@@ -467,8 +375,8 @@ def plot_latent_geometry(vae: Any, dataset: Any, factor_a: str = "x", factor_b: 
     Returns:
         The figure holding the axes.
     """
-    factors, held_out, mean, logvar = _grid_codes(vae, dataset, factor_a, factor_b, n)
-    latents = _choose_latents(logvar, latents)
+    factors, held_out, mean, logvar = grid_posterior(vae, dataset, factor_a, factor_b, n)
+    latents = choose_latents(logvar, latents)
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 4.0))
     else:
@@ -544,57 +452,94 @@ def plot_geometry_comparison(vaes: Mapping[str, Any], dataset: Any, factor_a: st
 # ---------------------------------------------------------------------- multi-seed results
 
 
-def plot_mig_distributions(rows: Iterable[Mapping[str, Any]], metric: str = "mig",
-                           paper: Mapping[str, float] | None = None, *, decoders: Sequence[str] | None = None,
-                           paper_label: str = "paper", save: str | None = None) -> Figure:
-    """Per decoder, a box and the per-seed values of ``metric``; medians starred.
+METRIC_LABELS = {"mig": "MIG", "factor_vae": "FactorVAE score", "latents_used": "latents used",
+                 "affine_r2": "affine $R^2$ of the x-y grid", "elbo": "negative ELBO (nats)", "nll": "NLL (nats)",
+                 "kl": "KL (nats)"}
+DISTRIBUTION_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2")  # rotation-sensitive first, then not
 
-    Args:
-        rows: Result rows with ``decoder`` and ``metric`` keys (e.g. from
-            :func:`sbdlib.experiments.shipped_or_run`); non-finite values are skipped.
-        metric: Column to plot (``"mig"``, ``"factor_vae"``, ``"elbo"``, ...).
-        paper: Optional ``{decoder: value}`` reference values, drawn as black horizontal bars.
-        decoders: Order of the decoders (default: deconv, sbd, coordconv, then any other).
-        paper_label: Legend text of the reference values.
-        save: File stem to write into ``figures/``, or None.
 
-    Returns:
-        The figure.
-    """
+def metric_label(metric: str) -> str:
+    """Axis label of a results column."""
+    return METRIC_LABELS.get(metric, metric)
+
+
+def _finite_by_decoder(rows: Iterable[Mapping[str, Any]], metric: str) -> dict[str, list[float]]:
+    """``{decoder: [finite values of metric]}`` from result rows."""
     values: dict[str, list[float]] = {}
     for row in rows:
         v = row.get(metric)
         if isinstance(v, (int, float)) and math.isfinite(v):
             values.setdefault(str(row["decoder"]), []).append(float(v))
-    if decoders is None:
-        decoders = [d for d in COLORS if d in values] + sorted(d for d in values if d not in COLORS)
-    decoders = [d for d in decoders if d in values]
-    if not decoders:
-        raise ValueError(f"no finite {metric!r} values in the rows")
+    return values
+
+
+def _strip(ax: Axes, values: dict[str, list[float]], decoders: Sequence[str], metric: str,
+           paper: Mapping[str, float] | None, paper_label: str, highlight: dict[str, list[float]]) -> None:
+    """One panel: per decoder a box, every seed as a dot, the median starred, references and highlights."""
     rng = np.random.default_rng(JITTER_SEED)
-    fig, ax = plt.subplots(figsize=(1.6 * len(decoders) + 2.5, 3.8))
+    labelled: set[str] = set()
+
+    def once(label: str) -> str | None:  # each legend entry once per panel
+        if label in labelled:
+            return None
+        labelled.add(label)
+        return label
+
     for x, d in enumerate(decoders):
-        v = np.asarray(values[d])
+        v = np.asarray(values.get(d, []))
         color = color_of(d)
-        ax.boxplot(v, positions=[x], widths=0.45, showfliers=False, medianprops=dict(color=color),
-                   boxprops=dict(color=color), whiskerprops=dict(color=color), capprops=dict(color=color))
-        ax.scatter(x + rng.uniform(-STRIP_JITTER, STRIP_JITTER, len(v)), v, color=color, alpha=0.7, s=22,
-                   zorder=3)
-        ax.scatter([x], [np.median(v)], marker="*", s=220, color=color, edgecolor="black", zorder=4,
-                   label="median" if x == 0 else None)
-    if paper:
-        labelled = False
-        for x, d in enumerate(decoders):
-            if d in paper:
-                ax.hlines(paper[d], x - 0.3, x + 0.3, color="black", linewidth=2.5, zorder=5,
-                          label=None if labelled else paper_label)
-                labelled = True
-    ax.set_xticks(range(len(decoders)), [f"{LABELS.get(d, d)}\n({len(values[d])} seeds)" for d in decoders])
+        if len(v):
+            ax.boxplot(v, positions=[x], widths=0.45, showfliers=False, medianprops=dict(color=color),
+                       boxprops=dict(color=color), whiskerprops=dict(color=color), capprops=dict(color=color))
+            ax.scatter(x + rng.uniform(-STRIP_JITTER, STRIP_JITTER, len(v)), v, color=color, alpha=0.7, s=22,
+                       zorder=3, label=once("one seed"))
+            ax.scatter([x], [np.median(v)], marker="*", s=220, color=color, edgecolor="black", zorder=4,
+                       label=once("median"))
+        if d in highlight:
+            ax.scatter([x + 0.3] * len(highlight[d]), highlight[d], marker="D", s=70, facecolor="white",
+                       edgecolor=color, linewidth=2, zorder=6, label=once("your run"))
+        if paper and d in paper:
+            ax.hlines(paper[d], x - 0.3, x + 0.3, color="black", linewidth=2.5, zorder=5, label=once(paper_label))
+    ax.set_xticks(range(len(decoders)), [f"{LABELS.get(d, d)}\n({len(values.get(d, []))} seeds)" for d in decoders])
     ax.set_xlim(-0.6, len(decoders) - 0.4)
     ax.set_xlabel("decoder")
-    ax.set_ylabel(metric.upper() if metric in ("mig", "elbo", "nll", "kl") else metric)
-    ax.set_title(f"{ax.get_ylabel()} per seed")
-    ax.legend(fontsize=8)
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(f"{metric_label(metric)} per seed", fontsize=10)
+
+
+def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence[str] = DISTRIBUTION_METRICS, *,
+                            paper: Mapping[str, Mapping[str, float]] | None = None, paper_label: str = "paper",
+                            highlight: Iterable[Mapping[str, Any]] = (), decoders: Sequence[str] | None = None,
+                            suptitle: str | None = None, save: str | None = None) -> Figure:
+    """Every seed of every decoder, one panel per metric: the distributions the paper's claims are about.
+
+    Args:
+        rows: Result rows (:func:`sbdlib.results.read_results`); non-finite values are skipped.
+        metrics: Columns, one panel each (default: MIG, FactorVAE score, latents used, affine R^2).
+        paper: Optional ``{metric: {decoder: value}}`` reference values, drawn as black bars.
+        paper_label: Legend text of the reference values.
+        highlight: Extra rows (e.g. the pair a reader just trained), drawn as open diamonds.
+        decoders: Order of the decoders (default: deconv, sbd, coordconv, then any other).
+        suptitle: Figure title (the scale and seed count belong here).
+        save: File stem to write into ``figures/``, or None.
+
+    Returns:
+        The figure.
+    """
+    rows, highlight = list(rows), list(highlight)
+    per_metric = {m: _finite_by_decoder(rows, m) for m in metrics}
+    seen = {d for v in per_metric.values() for d in v}
+    if not seen:
+        raise ValueError(f"no finite values of {list(metrics)} in the rows")
+    if decoders is None:
+        decoders = [d for d in COLORS if d in seen] + sorted(d for d in seen if d not in COLORS)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(max(3.2, 1.3 * len(decoders) + 1.6) * len(metrics), 3.8),
+                             squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        _strip(ax, per_metric[m], decoders, m, (paper or {}).get(m), paper_label, _finite_by_decoder(highlight, m))
+    axes[0, 0].legend(fontsize=7, loc="best")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
     return _finish(fig, save)
 

@@ -54,7 +54,7 @@ PROGRESS_MODES = ("auto", "notebook", "text", "none")
 POPULATION_ENGINES = ("auto", "stacked", "sequential")
 PLOT_REDRAWS = 10  # live-figure redraws per run: each costs a matplotlib render (~0.3 s on a laptop)
 REPORTS_PER_RUN = 50  # default progress reports per run (log_every = steps // this)
-NOISE_SEED_STRIDE = 1_000_003  # a run's generator is seeded with seed * stride + first step
+NOISE_SEED_STRIDE = 1_000_003  # a run's noise generator and data stream are seeded with seed * stride
 OOM_HEADROOM = 0.8  # fraction of free GPU memory a suggested population may fill
 
 
@@ -67,6 +67,9 @@ class History:
     seconds: float = 0.0
     interrupted: bool = False
     diverged: str | None = None
+    device: str = ""     # where it trained, e.g. "cpu" or "cuda:0"
+    precision: str = ""  # "fp32", "bf16" or "fp16" (sbdlib.devices.Precision.name)
+    engine: str = ""     # "sequential" or "stacked" (how its population ran)
 
     def append(self, step: int, values: dict[str, float]) -> None:
         """Record one step's scalars."""
@@ -89,14 +92,16 @@ class History:
     def as_dict(self) -> dict[str, Any]:
         """Plain lists and numbers (checkpoint-safe)."""
         return {"step": list(self.step), "metrics": {k: list(v) for k, v in self.metrics.items()},
-                "seconds": self.seconds, "interrupted": self.interrupted, "diverged": self.diverged}
+                "seconds": self.seconds, "interrupted": self.interrupted, "diverged": self.diverged,
+                "device": self.device, "precision": self.precision, "engine": self.engine}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
         """Inverse of :meth:`as_dict`."""
         return cls(step=list(d["step"]), metrics={k: list(v) for k, v in d["metrics"].items()},
                    seconds=float(d.get("seconds", 0.0)), interrupted=bool(d.get("interrupted", False)),
-                   diverged=d.get("diverged"))
+                   diverged=d.get("diverged"), device=d.get("device", ""), precision=d.get("precision", ""),
+                   engine=d.get("engine", ""))
 
 
 def in_notebook() -> bool:
@@ -190,10 +195,14 @@ class _Progress:
 # ----------------------------------------------------------------------------- members
 
 
-def _stream(dataset, batch_size: int, seed: int, device: torch.device, channels_last: bool) -> Iterator[torch.Tensor]:
-    """The dataset's endless stream, rendered on ``device`` where the dataset can, in the model's layout."""
-    takes_device = "device" in inspect.signature(dataset.stream).parameters
-    stream = dataset.stream(batch_size, seed=seed, device=device) if takes_device else dataset.stream(batch_size, seed=seed)
+def _stream(dataset, batch_size: int, seed: int, device: torch.device, channels_last: bool, skip: int
+            ) -> Iterator[torch.Tensor]:
+    """The dataset's endless stream from batch ``skip`` on, rendered on ``device`` where the dataset can."""
+    takes = inspect.signature(dataset.stream).parameters
+    kwargs = {k: v for k, v in (("device", device), ("skip", skip)) if k in takes}
+    stream = dataset.stream(batch_size, seed=seed, **kwargs)
+    for _ in range(0 if "skip" in takes else skip):  # a stream that cannot skip is read through
+        next(stream)
     for x in stream:
         x = x.to(device, non_blocking=True)
         yield x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -214,6 +223,7 @@ class _Member:
     batches: Iterator[torch.Tensor] | None = None
     stopped: bool = False
     saved_optimizer: dict | None = None  # a stopped member's optimiser state, as saved
+    generator_state: torch.Tensor | None = None  # a resumed run's noise generator, where it stopped
 
 
 def _objectives(objective, count: int) -> list[Any]:
@@ -288,6 +298,7 @@ def _resume(member: _Member, resume: bool) -> dict | None:
     if "objective" in state and state["objective"]:
         member.objective.load_state_dict(state["objective"])
     member.history, member.start = History.from_dict(state["history"]), int(state["step"])
+    member.generator_state = state.get("generator")
     return state["optimizer"]
 
 
@@ -343,12 +354,14 @@ class _Engine:
         return [not m.stopped and step >= m.start for m in self.members]
 
     def check(self, step: int, current: dict[str, torch.Tensor] | None = None,
-              active: list[bool] | None = None) -> list[int]:
+              active: list[bool] | None = None, only: Sequence[int] | None = None) -> list[int]:
         """Stop every member whose loss was not finite at some step up to ``step`` (one host sync).
 
-        ``current``/``active``: the values of ``step`` itself, not yet in :attr:`pending`.
+        ``current``/``active``: the values of ``step`` itself, not yet in :attr:`pending`;
+        ``only``: check just these members.
         """
-        bad = [i for i, flag in enumerate((~self.latched).tolist()) if flag and not self.members[i].stopped]
+        flags = (~self.latched).tolist()
+        bad = [i for i in (range(len(flags)) if only is None else only) if flags[i] and not self.members[i].stopped]
         if not bad:
             return []
         records = self.pending + ([(step, current, active)] if current is not None else [])
@@ -390,6 +403,7 @@ class _Engine:
         optimizer = member.saved_optimizer if member.stopped else self.optimizer_state(i)
         objective = member.objective.state_dict() if hasattr(member.objective, "state_dict") else {}
         save_checkpoint(member.checkpoint, member.vae, optimizer=optimizer, history=member.history.as_dict(),
+                        generator=member.generator.get_state(),
                         step=member.history.step[-1] if member.history.step else member.start, seed=member.seed,
                         batch_size=self.batch_size, lr=self.lr, objective=objective,
                         dataset=self.dataset.config() if hasattr(self.dataset, "config") else None)
@@ -413,9 +427,9 @@ class _Engine:
 
 def _stack_records(records: list[dict[str, torch.Tensor] | None], device: torch.device) -> dict[str, torch.Tensor]:
     """Per-member 0-d values -> one ``[S]`` tensor per key (NaN for members that sat the step out)."""
-    keys = next(r for r in records if r is not None).keys()
+    keys = dict.fromkeys(k for r in records if r is not None for k in r)
     nan = torch.tensor(math.nan, device=device)
-    return {k: torch.stack([r[k] if r is not None else nan for r in records]) for k in keys}
+    return {k: torch.stack([r.get(k, nan) if r is not None else nan for r in records]) for k in keys}
 
 
 class _Sequential(_Engine):
@@ -433,10 +447,9 @@ class _Sequential(_Engine):
             self.models.append(torch.compile(m.vae) if compile_model else m.vae)
 
     def step(self, step: int, check: bool) -> None:
-        """One optimiser step of every active member, one after another."""
+        """One optimiser step of every active member, one after another (one member's activations at a time)."""
         active = self.active(step)
         records: list[dict[str, torch.Tensor] | None] = [None] * len(self.members)
-        losses: dict[int, torch.Tensor] = {}
         for i in (i for i, a in enumerate(active) if a):
             m = self.members[i]
             x = next(m.batches)
@@ -452,21 +465,18 @@ class _Sequential(_Engine):
                     g.copy_(torch.where(ok, p, g))
             self.latched[i] = ok
             records[i] = {k: v.detach().float() for k, v in terms.items() if v.dim() == 0}
-            losses[i] = terms["loss"]
-        current = _stack_records(records, self.device)
-        stopped = self.check(step, current, active) if check else []
-        for i, loss in losses.items():
-            if i in stopped:
+            if check and self.check(step, _stack_records(records, self.device), active, only=[i]):
+                records[i] = None
                 continue
-            m = self.members[i]
             self.updating = True
             m.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            terms["loss"].backward()
             m.optimizer.step()
             self.updating = False
             extra = m.objective.after_step()
             records[i].update({k: v.detach().float() for k, v in extra.items()})
-        self.pending.append((step, _stack_records(records, self.device), active))
+        if any(r is not None for r in records):
+            self.pending.append((step, _stack_records(records, self.device), active))
 
     def restore(self, i: int, freeze: bool = True) -> None:
         """Member ``i``'s weights back to the last that gave a finite loss."""
@@ -685,13 +695,17 @@ def train_many(
     engine_name = _choose_engine(population, device, objectives, members)
     precision = choose_precision(device, amp, population=engine_name == "stacked")
     for m in members:
+        m.history.device, m.history.precision, m.history.engine = str(device), precision.name, engine_name
         m.vae.to(device)
         if precision.channels_last:
             m.vae.to(memory_format=torch.channels_last)
         m.vae.train()
-        first = m.seed * NOISE_SEED_STRIDE + m.start
-        m.generator = torch.Generator(device=device).manual_seed(first)
-        m.batches = _stream(dataset, batch_size, first, device, precision.channels_last)
+        # Resuming is exact: the noise generator continues from its saved state, the data stream skips
+        # the batches already seen, so a run stopped and resumed equals one that never stopped.
+        m.generator = torch.Generator(device=device).manual_seed(m.seed * NOISE_SEED_STRIDE)
+        if m.generator_state is not None:
+            m.generator.set_state(m.generator_state)
+        m.batches = _stream(dataset, batch_size, m.seed * NOISE_SEED_STRIDE, device, precision.channels_last, m.start)
     engine_cls = _Stacked if engine_name == "stacked" else _Sequential
     engine = engine_cls(members, device, precision, lr, batch_size, dataset, optimizer_states, compile)
     log_every = log_every or max(1, steps // REPORTS_PER_RUN)

@@ -20,6 +20,7 @@ from PIL import Image as PILImage
 from torch import Tensor
 
 from sbdlib.data import FactorDataset
+from sbdlib.devices import module_device
 
 DISPLAY_SIZE = 192  # pixels of the displayed image side (nearest-neighbour upscaling)
 CONTINUOUS_SLIDER_STEPS = 100  # slider positions across a continuous factor's range
@@ -133,7 +134,7 @@ class LatentExplorer(ipywidgets.VBox):
             raise ValueError(f"images must have shape [N, C, H, W] with N >= 1, got {tuple(images.shape)}")
         self.vaes = dict(vaes)
         self.inputs = images.detach().cpu()
-        self.devices = {key: _module_device(vae) for key, vae in self.vaes.items()}
+        self.devices = {key: module_device(vae) for key, vae in self.vaes.items()}
         self.means: dict[str, Tensor] = {}
         self.orders: dict[str, list[int]] = {}
         self.sliders: dict[str, list[ipywidgets.FloatSlider]] = {}
@@ -234,14 +235,6 @@ def _torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def _module_device(module: torch.nn.Module) -> torch.device:
-    """Device of a module's first parameter (CPU when it has none)."""
-    try:
-        return next(module.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
 
 
 def latent_explorer(vaes: dict[str, torch.nn.Module], images: Tensor) -> LatentExplorer:

@@ -463,3 +463,14 @@ def test_grid_points_get_discrete_labels():
     assert labels.min() >= 0 and labels.max() < 32
     with pytest.raises(ValueError, match="must lie in"):
         ds.factors_to_labels(torch.tensor([[2.0, 0.5]]))
+
+
+def test_stream_skip_continues_exactly():
+    from sbdlib.data import Circles
+
+    ds = Circles("xy", image_size=16)
+    full = ds.stream(7, seed=3)
+    batches = [next(full) for _ in range(200)]  # several blocks
+    for skip in (0, 5, 73, 146, 199):
+        resumed = ds.stream(7, seed=3, skip=skip)
+        assert torch.equal(next(resumed), batches[skip])

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from sbdlib.metrics import (
+    affine_r2,
     discrete_entropy,
     discrete_mutual_info,
     evaluate,
@@ -90,8 +91,8 @@ class FakeVAE(torch.nn.Module):
         mean = x.flatten(1) @ self.weight
         return mean, self.logvar.expand_as(mean)
 
-    def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-image nll, kl, elbo [B]."""
+    def loss_terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Per-image nll, kl, elbo [B] (deterministic: the generator is not needed)."""
         mean, logvar = self.encode(x)
         recon = mean @ self.weight.T
         nll = ((x.flatten(1) - recon) ** 2).sum(1) / (2 * 0.3) + 1.0
@@ -331,7 +332,8 @@ def test_evaluate_returns_finite_row_and_restores_mode() -> None:
     vae.train()
     row = evaluate(vae, FakeDataset(), eval_size=500, seed=3, batch_size=128,
                    factor_vae={"num_train": 100, "num_eval": 100, "num_variance_estimate": 500})
-    assert set(row) == {"nll", "kl", "elbo", "latents_used", "mig", "factor_vae", "num_active_dims"}
+    assert set(row) == {"nll", "kl", "elbo", "latents_used", "mig", "factor_vae", "num_active_dims", "affine_r2"}
+    assert math.isnan(row.pop("affine_r2"))  # no x and y factors: no latent geometry
     assert all(math.isfinite(v) for v in row.values())
     assert row["elbo"] == pytest.approx(row["nll"] + row["kl"], rel=1e-9)
     assert row["nll"] == pytest.approx(1.0, abs=1e-6)  # perfect reconstruction + constant
@@ -352,3 +354,28 @@ def test_evaluate_rejects_unknown_factor_vae_settings() -> None:
     vae = FakeVAE(num_factors=3, latent_dim=4, stds=[0.1, 0.2, 1.0, 1.0])
     with pytest.raises(ValueError, match="factor_vae"):
         evaluate(vae, FakeDataset(), eval_size=50, factor_vae={"num_votes": 10})
+
+
+def test_evaluate_measures_affine_r2_on_positional_sets_and_owns_its_noise() -> None:
+    from sbdlib.data import Circles
+    from sbdlib.models import VAE
+
+    torch.manual_seed(0)
+    vae = VAE("sbd", width=4, image_size=32)
+    data = Circles("xy", image_size=32)
+    torch.manual_seed(123)
+    a = evaluate(vae, data, eval_size=64)
+    torch.manual_seed(456)  # the global RNG does not matter: evaluation has its own generator
+    b = evaluate(vae, data, eval_size=64)
+    assert a == b or all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a.values(), b.values()))
+    assert -1.0 < a["affine_r2"] <= 1.0
+
+
+def test_affine_r2_ignores_rotation_and_rejects_bad_shapes() -> None:
+    rng = np.random.default_rng(0)
+    factors = rng.uniform(size=(100, 2))
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    assert affine_r2(factors, factors @ rotation * 3.0 + 1.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="N >= 3"):
+        affine_r2(factors, factors[:10])

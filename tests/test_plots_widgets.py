@@ -151,19 +151,21 @@ def test_affine_r2_is_one_for_an_affine_image():
     assert plots.affine_r2(factors, rng.normal(size=(50, 2))) < 0.5
 
 
-def test_mig_distributions(figures_dir):
-    rows = [dict(decoder=d, seed=s, mig=0.1 * s + (0.3 if d == "sbd" else 0.0)) for d in ("sbd", "deconv")
-            for s in range(4)]
-    rows.append(dict(decoder="sbd", seed=9, mig=float("nan")))
-    fig = plots.plot_mig_distributions(rows, paper={"sbd": 0.147}, save="mig")
+def test_seed_distributions(figures_dir):
+    rows = [dict(decoder=d, seed=s, mig=0.1 * s + (0.3 if d == "sbd" else 0.0), latents_used=2 + s)
+            for d in ("sbd", "deconv") for s in range(4)]
+    rows.append(dict(decoder="sbd", seed=9, mig=float("nan"), latents_used=2))
+    fig = plots.plot_seed_distributions(rows, ("mig", "latents_used"), paper={"mig": {"sbd": 0.147}},
+                                        highlight=[dict(decoder="sbd", mig=0.9, latents_used=3)], save="mig")
     ax = fig.axes[0]
+    assert len(fig.axes) == 2
     assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == ["DeConv", "Spatial Broadcast"]
-    assert "4 seeds" in ax.get_xticklabels()[1].get_text()
+    assert "4 seeds" in ax.get_xticklabels()[1].get_text() and "5 seeds" in fig.axes[1].get_xticklabels()[1].get_text()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "median" in legend and "paper" in legend
+    assert {"median", "paper", "your run", "one seed"} <= set(legend)
     assert ax.get_title() and _has_axis_labels(fig) and (figures_dir / "mig.png").exists()
     with pytest.raises(ValueError):
-        plots.plot_mig_distributions(rows, metric="missing")
+        plots.plot_seed_distributions(rows, ("missing",))
 
 
 def test_history(figures_dir):

@@ -113,6 +113,18 @@ def test_interrupt_keeps_every_member_and_saves(tmp_path, engine):
         assert read_checkpoint(path)["step"] == 4
 
 
+def test_resume_is_exact(tmp_path):
+    """Stopped at step 6 and resumed to 10 equals 10 steps in one go, bit for bit."""
+    straight = members("sbd", [3])
+    train_many(straight, DATA, seeds=[3], steps=10, batch_size=4, progress="none")
+    path = tmp_path / "r.pt"
+    train_many(members("sbd", [3]), DATA, seeds=[3], steps=6, batch_size=4, progress="none", checkpoints=[path])
+    resumed = members("sbd", [3])
+    train_many(resumed, DATA, seeds=[3], steps=10, batch_size=4, progress="none", checkpoints=[path], resume=True)
+    for a, b in zip(straight[0].parameters(), resumed[0].parameters()):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("engine", ["sequential", "stacked"])
 def test_resume_population(tmp_path, engine):
     paths = [tmp_path / "a.pt", tmp_path / "b.pt"]

@@ -1,0 +1,127 @@
+"""The one results format: one CSV per experiment, one row per trained model.
+
+Every experiment the course ships writes its rows with :func:`write_results` and every
+notebook reads them with :func:`read_results`; both check the columns, so a table with a
+missing or unknown column fails with one error naming the file and the fix. Summaries
+(:func:`summarize`) give the medians and ranges the README and notebook 06 quote.
+
+Columns (:data:`COLUMNS`): what was trained (``dataset``, ``decoder``, ``variant`` -- empty
+for the paper's default architecture, else a name such as ``shuffled-coords``, --
+``objective`` in ``vae`` / ``beta-vae`` / ``factorvae``, ``beta``, ``seed``), how (``scale``,
+``image_size``, ``width``, ``likelihood``, ``steps``, ``batch_size``, ``lr``, ``device``,
+``precision``), what it scored (``nll``, ``kl``, ``elbo`` in nats per image, ``latents_used``,
+``mig``, ``factor_vae``, ``affine_r2`` -- empty for sets without x and y, ``num_active_dims``),
+how it ended (``diverged``: 1 if a non-finite loss stopped it) and the time it took.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import statistics
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from sbdlib.checkpoints import write_atomically
+
+TEXT_COLUMNS = ("dataset", "decoder", "variant", "objective", "scale", "likelihood", "device", "precision")
+INT_COLUMNS = ("seed", "image_size", "width", "steps", "batch_size", "latents_used", "num_active_dims", "diverged")
+FLOAT_COLUMNS = ("beta", "lr", "nll", "kl", "elbo", "mig", "factor_vae", "affine_r2", "train_seconds", "eval_seconds")
+COLUMNS = ("dataset", "decoder", "variant", "objective", "beta", "seed", "scale", "image_size", "width", "likelihood",
+           "steps", "batch_size", "lr", "nll", "kl", "elbo", "latents_used", "mig", "factor_vae", "affine_r2",
+           "num_active_dims", "diverged", "train_seconds", "eval_seconds", "device", "precision")
+OBJECTIVES = ("vae", "beta-vae", "factorvae")
+DIGITS = 6  # decimals kept for measured values
+
+
+def _cast(column: str, text: str, path: Path, line: int) -> Any:
+    """One CSV cell as its column's type (empty = None)."""
+    if text == "" or column in TEXT_COLUMNS:
+        return None if text == "" and column not in TEXT_COLUMNS else text
+    try:
+        return int(text) if column in INT_COLUMNS else float(text)
+    except ValueError:
+        kind = "an integer" if column in INT_COLUMNS else "a number"
+        raise ValueError(f"{path}, line {line}: column {column!r} must be {kind}, got {text!r}") from None
+
+
+def _check_columns(found: Sequence[str], path: Path | str) -> None:
+    """One error naming the file, the missing and the unknown columns, and the fix."""
+    missing = [c for c in COLUMNS if c not in found]
+    unknown = [c for c in found if c not in COLUMNS]
+    if missing or unknown:
+        raise ValueError(f"{path} is not in the results format: missing columns {missing}, unknown columns "
+                         f"{unknown}; regenerate it with `make results` (or write it with sbdlib.results.write_results)")
+
+
+def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read a results CSV: one dict per row, typed per column (empty cells are None).
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Missing or unknown columns, or a cell of the wrong type (file and line named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no results table at {path}; `make results` regenerates the shipped ones")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        _check_columns(reader.fieldnames or [], path)
+        return [{c: _cast(c, row[c], path, i + 2) for c in COLUMNS} for i, row in enumerate(reader)]
+
+
+def _cell(value: Any) -> Any:
+    """A value as written: None and NaN empty, floats rounded."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return round(value, DIGITS)
+    return value
+
+
+def write_results(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> Path:
+    """Write rows (each with exactly :data:`COLUMNS`) to ``path`` atomically, replacing it."""
+    rows = list(rows)
+    for i, row in enumerate(rows):
+        _check_columns(list(row), f"row {i} for {path}")
+        if row["objective"] not in OBJECTIVES:
+            raise ValueError(f"row {i} for {path}: objective must be one of {OBJECTIVES}, got {row['objective']!r}")
+
+    def write(f) -> None:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows({c: _cell(row[c]) for c in COLUMNS} for row in rows)
+
+    return write_atomically(path, write, mode="w")
+
+
+def group_key(row: Mapping[str, Any], by: Sequence[str]) -> tuple:
+    """The values of ``by`` in a row (a group of a summary)."""
+    return tuple(row[c] for c in by)
+
+
+def summarize(rows: Iterable[Mapping[str, Any]], metric: str, by: Sequence[str] = ("decoder",)
+              ) -> dict[tuple, dict[str, Any]]:
+    """Median, range and count of ``metric`` per group (rows with an empty value are skipped).
+
+    Returns:
+        ``{group: {"median", "min", "max", "n", "values"}}``, groups in first-seen order.
+    """
+    groups: dict[tuple, list[float]] = {}
+    for row in rows:
+        value = row[metric]
+        groups.setdefault(group_key(row, by), [])
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            groups[group_key(row, by)].append(float(value))
+    return {g: {"median": statistics.median(v) if v else math.nan, "min": min(v, default=math.nan),
+                "max": max(v, default=math.nan), "n": len(v), "values": v} for g, v in groups.items()}
+
+
+def median_range(summary: Mapping[str, Any], digits: int = 3) -> str:
+    """``"0.159 (0.066-0.241)"``: a summary's median and range as text."""
+    if not summary["n"]:
+        return "n/a"
+    return f"{summary['median']:.{digits}f} ({summary['min']:.{digits}f}-{summary['max']:.{digits}f})"

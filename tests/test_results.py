@@ -1,0 +1,128 @@
+"""Tests of the results format (sbdlib.results) and the experiments runner (sbdlib.experiments)."""
+
+import math
+
+import pytest
+
+from sbdlib import experiments
+from sbdlib.checkpoints import read_checkpoint
+from sbdlib.results import COLUMNS, median_range, read_results, summarize, write_results
+from sbdlib.scales import scale
+
+QUICK = scale("quick")
+
+
+def row(**overrides):
+    base = {c: None for c in COLUMNS}
+    base.update(dataset="circles/xy", decoder="sbd", variant="", objective="vae", beta=1.0, seed=0, scale="quick",
+                image_size=32, width=16, likelihood="bernoulli", steps=12, batch_size=8, lr=1e-3, nll=1.5, kl=0.5,
+                elbo=2.0, latents_used=2, mig=0.25, factor_vae=1.0, affine_r2=0.99, num_active_dims=3, diverged=0,
+                train_seconds=1.0, eval_seconds=0.5, device="cpu", precision="fp32")
+    base.update(overrides)
+    return base
+
+
+def test_results_round_trip_with_types_and_empty_cells(tmp_path):
+    rows = [row(), row(seed=1, affine_r2=math.nan, variant="shuffled-coords")]
+    path = write_results(rows, tmp_path / "x.csv")
+    back = read_results(path)
+    assert back[0]["seed"] == 0 and isinstance(back[0]["latents_used"], int) and back[0]["mig"] == 0.25
+    assert back[1]["affine_r2"] is None and back[1]["variant"] == "shuffled-coords" and back[0]["variant"] == ""
+    assert list(back[0]) == list(COLUMNS)
+
+
+def test_bad_results_files_name_the_file_and_the_fix(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("dataset,decoder,seed,colour\ncircles/xy,sbd,0,red\n")
+    with pytest.raises(ValueError, match=r"bad.csv is not in the results format: missing columns .*'mig'.*unknown "
+                                         r"columns \['colour'\].*make results"):
+        read_results(bad)
+    with pytest.raises(FileNotFoundError, match="make results"):
+        read_results(tmp_path / "missing.csv")
+    with pytest.raises(ValueError, match="unknown columns"):
+        write_results([{**row(), "colour": "red"}], tmp_path / "y.csv")
+    with pytest.raises(ValueError, match="objective must be one of"):
+        write_results([row(objective="gan")], tmp_path / "y.csv")
+    write_results([row()], bad)
+    bad.write_text(bad.read_text().replace(",2,0.25,", ",two,0.25,"))
+    with pytest.raises(ValueError, match="line 2: column 'latents_used' must be an integer"):
+        read_results(bad)
+
+
+def test_summaries_give_median_and_range():
+    rows = [row(decoder="sbd", mig=m) for m in (0.1, 0.5, 0.3)] + [row(decoder="deconv", mig=0.05),
+                                                                    row(decoder="deconv", mig=None)]
+    s = summarize(rows, "mig")
+    assert s[("sbd",)]["median"] == 0.3 and s[("sbd",)]["min"] == 0.1 and s[("sbd",)]["n"] == 3
+    assert s[("deconv",)]["n"] == 1
+    assert median_range(s[("sbd",)]) == "0.300 (0.100-0.500)"
+
+
+def test_seeds_parse():
+    assert experiments.parse_seeds("0-9") == list(range(10))
+    assert experiments.parse_seeds(["0", "1", "5-6"]) == [0, 1, 5, 6]
+    assert experiments.parse_seeds("0-2,7") == [0, 1, 2, 7]
+    with pytest.raises(ValueError, match="cannot read seeds"):
+        experiments.parse_seeds("3-1")
+    with pytest.raises(ValueError, match="repeat"):
+        experiments.parse_seeds("0-3 2")
+
+
+def test_variants_and_run_names():
+    assert experiments.variant_options("", 32) == {}
+    assert experiments.variant_options("sbd-depth-4", 32) == {"num_layers": 4}
+    assert experiments.variant_options("deconv-depth-3", 32) == {"channels": (32, 32)}
+    with pytest.raises(ValueError, match="unknown variant"):
+        experiments.variant_options("sbd-wider", 32)
+    spec = experiments.RunSpec("sbd", variant="shuffled-coords", beta=2.0)
+    assert experiments.run_name(spec, 3, scale=QUICK) == "circles-xy_sbd-shuffled-coords_beta2_s3_quick"
+    assert experiments.run_name("sbd", 0, scale=QUICK) == "circles-xy_sbd_s0_quick"
+
+
+def test_experiment_trains_populations_into_runs_and_never_into_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    rows = experiments.run_experiment("circles-xy", [0, 1], scale=QUICK, progress="none")
+    assert [(r["decoder"], r["seed"]) for r in rows] == [("deconv", 0), ("deconv", 1), ("sbd", 0), ("sbd", 1)]
+    assert all(r["steps"] == QUICK.steps and r["affine_r2"] is not None for r in rows)
+    table = tmp_path / "runs" / "results" / "circles-xy_quick.csv"
+    assert read_results(table)[3]["seed"] == 1
+    ckpt = tmp_path / "runs" / "checkpoints" / "circles-xy_sbd_s1_quick.pt"
+    assert read_checkpoint(ckpt)["seed"] == 1
+    # a second call loads what is there instead of training again
+    before = ckpt.stat().st_mtime_ns
+    experiments.run_experiment("circles-xy", [1], scale=QUICK, progress="none")
+    assert ckpt.stat().st_mtime_ns == before
+    # train_or_load finds the reader's run in runs/ (no quick-scale run is shipped) and returns it on the device
+    vae, history = experiments.train_or_load("sbd", 1, scale=QUICK, device="cpu")
+    assert len(history) == QUICK.steps and not vae.training and next(vae.parameters()).device.type == "cpu"
+    assert ckpt.stat().st_mtime_ns == before
+
+
+def test_writing_into_data_needs_ship(tmp_path):
+    with pytest.raises(ValueError, match="shipped artefact.*make results"):
+        experiments._refuse_shipped(experiments.RESULTS_DIR / "circles-xy_quick.csv", ship=False)
+    experiments._refuse_shipped(experiments.RESULTS_DIR / "circles-xy_quick.csv", ship=True)
+    experiments._refuse_shipped(tmp_path / "elsewhere.csv", ship=False)
+
+
+def test_row_and_checkpoint_must_agree(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    experiments.run_experiment("circles-xy", [0], scale=QUICK, progress="none",
+                               specs=[experiments.RunSpec("sbd")])
+    payload = read_checkpoint(tmp_path / "runs" / "checkpoints" / "circles-xy_sbd_s0_quick.pt")
+    good = read_results(tmp_path / "runs" / "results" / "circles-xy_quick.csv")[0]
+    experiments.check_row(good, payload, "ckpt.pt")
+    with pytest.raises(ValueError, match=r"ckpt.pt disagrees with its results row in \['seed'\].*make results"):
+        experiments.check_row({**good, "seed": 5}, payload, "ckpt.pt")
+
+
+def test_shipped_course_results_are_complete_and_in_the_format():
+    """The shipped X-Y table: >= 10 seeds per decoder, seeds 0..N-1, every checkpoint present and consistent."""
+    rows = read_results(experiments.results_path("circles-xy", scale("course")))
+    for decoder in ("deconv", "sbd"):
+        seeds = sorted(r["seed"] for r in rows if r["decoder"] == decoder)
+        assert seeds == list(range(len(seeds))) and len(seeds) >= 10, (decoder, seeds)
+    for r in rows:
+        spec = experiments.RunSpec(r["decoder"], r["dataset"], r["variant"], r["beta"])
+        path = experiments.checkpoint_path(spec, r["seed"], scale("course"), shipped=True)
+        experiments.check_row(r, read_checkpoint(path), path)
