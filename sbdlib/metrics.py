@@ -12,6 +12,7 @@ Shapes: ``N`` samples, ``D`` code (latent) dimensions, ``K`` ground-truth factor
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 import torch
 
+from sbdlib.checks import check_int, seeded_generator
 from sbdlib.devices import module_device
 
 # MIG: disentanglement_lib's histogram discretizer uses 20 bins.
@@ -32,9 +34,6 @@ DEFAULT_FACTOR_VAE_VARIANCE = 10_000
 DEFAULT_PRUNE_THRESHOLD = 0.05
 # Watters et al.: a latent is "used" when its mean posterior std is below 0.5.
 LATENT_USED_STD = 0.5
-# Keyword arguments of factor_vae_score that evaluate(..., factor_vae=...) accepts.
-FACTOR_VAE_KWARGS = frozenset(
-    {"seed", "batch_size", "num_train", "num_eval", "num_variance_estimate", "prune_threshold"})
 # Largest number of images passed to a representation function (or rendered) at once.
 MAX_CHUNK = 256
 # Affine R^2 of the latent geometry: an AFFINE_GRID x AFFINE_GRID grid of the two factors.
@@ -157,12 +156,11 @@ def histogram_discretize(codes: ArrayLike, num_bins: int = DEFAULT_NUM_BINS) -> 
     Returns:
         Bin indices [N, D], int64 in 1..num_bins.
     """
-    if not isinstance(num_bins, (int, np.integer)) or isinstance(num_bins, bool) or num_bins < 1:
-        raise ValueError(f"num_bins must be an integer >= 1, got {num_bins!r}")
+    num_bins = check_int(num_bins, "num_bins")
     arr = _check_codes(codes)
     binned = np.empty(arr.shape, dtype=np.int64)
     for d in range(arr.shape[1]):
-        left_edges = np.histogram_bin_edges(arr[:, d], bins=int(num_bins))[:-1]
+        left_edges = np.histogram_bin_edges(arr[:, d], bins=num_bins)[:-1]
         binned[:, d] = np.digitize(arr[:, d], left_edges)
     return binned
 
@@ -339,26 +337,21 @@ class FactorVAEDetails:
         }
 
 
-def _represent(representation_fn: RepresentationFn, images: torch.Tensor) -> np.ndarray:
-    """Representations [N, D] (float64) of images [N, C, H, W], in chunks of MAX_CHUNK."""
+def _represent_labels(representation_fn: RepresentationFn, dataset: GroundTruthDataset,
+                      labels: torch.Tensor) -> np.ndarray:
+    """Representations [N, D] (float64) of the images of integer labels [N, K].
+
+    Rendered and represented MAX_CHUNK images at a time, under ``torch.no_grad()``.
+    """
     outputs = []
     with torch.no_grad():
-        for start in range(0, images.shape[0], MAX_CHUNK):
-            out = _to_numpy(representation_fn(images[start:start + MAX_CHUNK]), "representation")
-            if out.ndim != 2 or out.shape[0] != min(MAX_CHUNK, images.shape[0] - start):
+        for start in range(0, labels.shape[0], MAX_CHUNK):
+            images = dataset.render(dataset.labels_to_factors(labels[start:start + MAX_CHUNK]))
+            out = _to_numpy(representation_fn(images), "representation")
+            if out.ndim != 2 or out.shape[0] != images.shape[0]:
                 raise ValueError(
                     f"representation_fn must return [N, D] for N images, got shape {out.shape}")
             outputs.append(out.astype(np.float64))
-    return np.concatenate(outputs, axis=0)
-
-
-def _represent_labels(representation_fn: RepresentationFn, dataset: GroundTruthDataset,
-                      labels: torch.Tensor) -> np.ndarray:
-    """Render integer labels [N, K] and return their representations [N, D]."""
-    outputs = []
-    for start in range(0, labels.shape[0], MAX_CHUNK):
-        images = dataset.render(dataset.labels_to_factors(labels[start:start + MAX_CHUNK]))
-        outputs.append(_represent(representation_fn, images))
     return np.concatenate(outputs, axis=0)
 
 
@@ -391,12 +384,6 @@ def _vote_batch(representation_fn: RepresentationFn, dataset: GroundTruthDataset
 def _vote_accuracy(votes: np.ndarray, classifier: np.ndarray) -> float:
     """Fraction of votes [K, D] whose dimension's predicted factor is the true one."""
     return float(votes[classifier, np.arange(votes.shape[1])].sum() / votes.sum())
-
-
-def _check_positive_int(value: Any, name: str, minimum: int = 1) -> None:
-    """Raise ValueError unless ``value`` is an int >= ``minimum``."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def factor_vae_details(representation_fn: RepresentationFn, dataset: GroundTruthDataset, *,
@@ -439,15 +426,15 @@ def factor_vae_details(representation_fn: RepresentationFn, dataset: GroundTruth
     Returns:
         A :class:`FactorVAEDetails`.
     """
-    _check_positive_int(batch_size, "batch_size", 2)
-    _check_positive_int(num_train, "num_train")
-    _check_positive_int(num_eval, "num_eval")
-    _check_positive_int(num_variance_estimate, "num_variance_estimate", 2)
+    check_int(batch_size, "batch_size", minimum=2)
+    check_int(num_train, "num_train")
+    check_int(num_eval, "num_eval")
+    check_int(num_variance_estimate, "num_variance_estimate", minimum=2)
     if not isinstance(prune_threshold, (int, float)) or not prune_threshold >= 0:
         raise ValueError(f"prune_threshold must be a number >= 0, got {prune_threshold!r}")
     if len(dataset.factor_sizes) < 1:
         raise ValueError("dataset must have at least one factor (factor_sizes is empty)")
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = seeded_generator(seed)
     labels = dataset.sample_labels(num_variance_estimate, generator)
     global_variances = _represent_labels(representation_fn, dataset, labels).var(axis=0, ddof=1)
     active_dims = np.sqrt(global_variances) >= prune_threshold
@@ -472,33 +459,26 @@ def factor_vae_details(representation_fn: RepresentationFn, dataset: GroundTruth
     )
 
 
-def factor_vae_score(representation_fn: RepresentationFn, dataset: GroundTruthDataset, *,
-                     seed: int = 0, batch_size: int = DEFAULT_FACTOR_VAE_BATCH,
-                     num_train: int = DEFAULT_FACTOR_VAE_TRAIN,
-                     num_eval: int = DEFAULT_FACTOR_VAE_EVAL,
-                     num_variance_estimate: int = DEFAULT_FACTOR_VAE_VARIANCE,
-                     prune_threshold: float = DEFAULT_PRUNE_THRESHOLD) -> dict:
-    """The FactorVAE disentanglement score; see :func:`factor_vae_details` for the protocol.
+# The keyword arguments of factor_vae_details (and factor_vae_score, evaluate(..., factor_vae=...)).
+FACTOR_VAE_KWARGS = frozenset(
+    name for name, p in inspect.signature(factor_vae_details).parameters.items() if p.kind is p.KEYWORD_ONLY)
+
+
+def factor_vae_score(representation_fn: RepresentationFn, dataset: GroundTruthDataset, **kwargs: Any) -> dict:
+    """The FactorVAE disentanglement score: :func:`factor_vae_details` without the votes.
 
     Args:
         representation_fn: Maps images [N, C, H, W] to codes [N, D].
         dataset: Ground-truth dataset (``factor_sizes``, ``sample_labels``,
             ``labels_to_factors``, ``render``).
-        seed: Seed of every random draw.
-        batch_size: Images per vote.
-        num_train: Votes to fit the majority-vote classifier.
-        num_eval: Votes to evaluate it.
-        num_variance_estimate: Images for the global variances.
-        prune_threshold: Minimum global std of an active dimension.
+        **kwargs: The keyword arguments of :func:`factor_vae_details` (``seed``,
+            ``batch_size``, ``num_train``, ``num_eval``, ``num_variance_estimate``,
+            ``prune_threshold``), with the same defaults.
 
     Returns:
         ``{"train_accuracy": float, "eval_accuracy": float, "num_active_dims": int}``.
     """
-    return factor_vae_details(
-        representation_fn, dataset, seed=seed, batch_size=batch_size, num_train=num_train,
-        num_eval=num_eval, num_variance_estimate=num_variance_estimate,
-        prune_threshold=prune_threshold,
-    ).as_dict()
+    return factor_vae_details(representation_fn, dataset, **kwargs).as_dict()
 
 
 # -------------------------------------------------------------------------- latents used
@@ -671,15 +651,15 @@ def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: in
         ``affine_r2`` (:func:`grid_affine_r2` on a 32 x 32 grid of x and y) only for datasets
         with both positional factors, NaN elsewhere.
     """
-    _check_positive_int(eval_size, "eval_size")
-    _check_positive_int(batch_size, "batch_size")
+    check_int(eval_size, "eval_size")
+    check_int(batch_size, "batch_size")
     if factor_vae is not None and (
             not isinstance(factor_vae, dict) or not set(factor_vae) <= FACTOR_VAE_KWARGS):
         raise ValueError(f"factor_vae must be None or a dict with keys among "
                          f"{sorted(FACTOR_VAE_KWARGS)}, got {factor_vae!r}")
     images, _, labels = dataset.eval_set(eval_size, seed)
     device = module_device(vae)
-    noise = torch.Generator(device=device).manual_seed(int(seed))  # the evaluation's own: never the global RNG
+    noise = seeded_generator(seed, device)  # the evaluation's own: never the global RNG
     was_training = vae.training
     vae.eval()
     try:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sbdlib import convolutions
+from sbdlib.checks import check_int, seeded_generator
 from sbdlib.scales import PAPER_IMAGE_SIZE, PAPER_LIKELIHOOD, PAPER_WIDTH
 
 LATENT_DIM = 10
@@ -74,8 +75,8 @@ def spatial_broadcast(z: torch.Tensor, height: int, width: int, coords: torch.Te
     """
     if z.dim() != 2:
         raise ValueError(f"spatial_broadcast expects z of shape [B, k], got {tuple(z.shape)}")
-    if height <= 0 or width <= 0:
-        raise ValueError(f"height and width must be positive, got {height} x {width}")
+    check_int(height, "height")
+    check_int(width, "width")
     b, k = z.shape
     tiled = z[:, :, None, None].expand(b, k, height, width)
     if coords is None:
@@ -90,7 +91,7 @@ def shuffle_pixels(maps: torch.Tensor, seed: int = COORD_SHUFFLE_SEED) -> torch.
     The App. B ablation: each (x, y) pair survives, but its place in the image is random.
     """
     c, h, w = maps.shape
-    perm = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(h * w, generator=seeded_generator(seed))
     return maps.reshape(c, h * w)[:, perm.to(maps.device)].reshape(c, h, w)
 
 
@@ -163,13 +164,6 @@ def mlp(sizes: Sequence[int], *, final_activation: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _check_positive(**values: int) -> None:
-    """Raise one ValueError naming every argument that is not a positive integer."""
-    bad = {k: v for k, v in values.items() if not isinstance(v, int) or v <= 0}
-    if bad:
-        raise ValueError(f"expected positive integers, got {bad}")
-
-
 def _check_images(x: torch.Tensor, channels: int, image_size: int) -> None:
     """Raise a ValueError unless ``x`` is ``[B, channels, image_size, image_size]``."""
     if x.dim() != 4 or x.shape[1] != channels or x.shape[2] != image_size or x.shape[3] != image_size:
@@ -199,7 +193,9 @@ class Encoder(nn.Module):
         image_size: int = IMAGE_SIZE,
     ) -> None:
         super().__init__()
-        _check_positive(latent_dim=latent_dim, in_channels=in_channels, hidden=hidden, image_size=image_size)
+        for name, value in dict(latent_dim=latent_dim, in_channels=in_channels, hidden=hidden,
+                                image_size=image_size).items():
+            check_int(value, name)
         side = image_size // 2 ** len(channels)
         if side < 1 or image_size % 2 ** len(channels):
             raise ValueError(f"image_size {image_size} is not divisible by 2^{len(channels)}")
@@ -245,7 +241,9 @@ class DeconvDecoder(nn.Module):
         coord_channels: bool = False,
     ) -> None:
         super().__init__()
-        _check_positive(latent_dim=latent_dim, out_channels=out_channels, mlp_layers=mlp_layers, image_size=image_size)
+        for name, value in dict(latent_dim=latent_dim, out_channels=out_channels, mlp_layers=mlp_layers,
+                                image_size=image_size).items():
+            check_int(value, name)
         depth = len(channels) + 1
         self.start = image_size // 2**depth
         if self.start < 1 or image_size % 2**depth:
@@ -372,8 +370,9 @@ class SpatialBroadcastDecoder(nn.Module):
         impl: str = "fast",
     ) -> None:
         super().__init__()
-        _check_positive(latent_dim=latent_dim, out_channels=out_channels, width=width, num_layers=num_layers,
-                        kernel_size=kernel_size, image_size=image_size)
+        for name, value in dict(latent_dim=latent_dim, out_channels=out_channels, width=width, num_layers=num_layers,
+                                kernel_size=kernel_size, image_size=image_size).items():
+            check_int(value, name)
         if num_layers < 2:
             raise ValueError(f"num_layers must be >= 2 (one hidden conv and the output conv), got {num_layers}")
         if not 0 <= upscales < num_layers:
@@ -433,7 +432,8 @@ class Discriminator(nn.Module):
 
     def __init__(self, latent_dim: int = LATENT_DIM, hidden: int = 1000, num_layers: int = 6) -> None:
         super().__init__()
-        _check_positive(latent_dim=latent_dim, hidden=hidden, num_layers=num_layers)
+        for name, value in dict(latent_dim=latent_dim, hidden=hidden, num_layers=num_layers).items():
+            check_int(value, name)
         layers: list[nn.Module] = []
         sizes = [latent_dim] + [hidden] * (num_layers - 1)
         for a, b in zip(sizes[:-1], sizes[1:]):

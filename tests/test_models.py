@@ -28,8 +28,17 @@ def test_spatial_broadcast_semantics():
 def test_spatial_broadcast_rejects_bad_input():
     with pytest.raises(ValueError, match=r"\[B, k\]"):
         spatial_broadcast(torch.zeros(2, 3, 4), 4, 4)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="height must be an integer >= 1, got 0"):
         spatial_broadcast(torch.zeros(2, 3), 0, 4)
+
+
+def test_sizes_are_checked_by_name():
+    with pytest.raises(ValueError, match="latent_dim must be an integer >= 1, got 0"):
+        Encoder(latent_dim=0)
+    with pytest.raises(ValueError, match="width must be an integer >= 1, got 2.5"):
+        SpatialBroadcastDecoder(width=2.5)
+    with pytest.raises(ValueError, match="num_layers must be an integer >= 1, got -1"):
+        Discriminator(num_layers=-1)
 
 
 def test_table1_parameter_counts():
