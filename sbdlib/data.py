@@ -7,11 +7,17 @@ All datasets share the interface of :class:`FactorDataset`:
 * ``factor_names``, ``factor_ranges``, ``factor_sizes`` describe the factors that vary;
 * ``render(factors)`` turns a ``[N, K]`` factor tensor into ``[N, C, H, W]`` images in [0, 1];
 * ``sample``, ``sample_discrete``, ``eval_set``, ``stream`` and ``grid`` draw images;
-* ``sample_labels`` / ``labels_to_factors`` work on the discrete evaluation grid (metrics).
+* ``sample_labels`` / ``labels_to_factors`` work on the discrete evaluation grid (metrics);
+* ``normalise(factors, names)`` maps factors onto [-1, 1] (a decoder's input).
+
+Seeds follow :mod:`sbdlib.checks`: ``sample``, ``sample_discrete``, ``eval_set`` and ``stream``
+take an integer ``seed``; ``sample_factors`` and ``sample_labels``, the steps they are made of,
+take the caller's ``generator``.
 
 Pixel convention (all procedural sets): x grows to the right, y grows downwards and pixel
 ``(i, j)`` (row ``i``, column ``j``) is centred at ``((j + 0.5) / W, (i + 0.5) / H)`` in
-frame units, where the frame is ``[0, 1] x [0, 1]``.
+frame units, where the frame is ``[0, 1] x [0, 1]``; :func:`centre_of_mass` measures
+images in this convention.
 
 Rendering is vectorised over images, runs on the device of the factors tensor, and works
 in chunks of :data:`RENDER_CHUNK` images so the working set stays bounded whatever ``N`` is
@@ -26,11 +32,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from sbdlib.checks import check_int, seeded_generator
 
 DEFAULT_IMAGE_SIZE = 64
 RENDER_CHUNK = 1024  # images per internal rendering step: bounds the working set
@@ -112,54 +120,45 @@ def rgb_to_hsv(rgb: Tensor) -> Tensor:
     return torch.stack([torch.remainder(hue, 1.0), saturation, value], dim=-1)
 
 
-def _pixel_centres(size: int, device: torch.device) -> Tensor:
-    """Pixel-centre coordinates 0.5, 1.5, ... in pixel units, ``[size]``."""
-    return torch.arange(size, device=device, dtype=torch.float32) + 0.5
+def centre_of_mass(images: Tensor) -> Tensor:
+    """Centre of mass of each image's brightness: ``[N, 2]`` as ``(x, y)`` in pixels.
 
+    Uses the pixel convention of this module: pixel ``(i, j)`` is centred at
+    ``x = j + 0.5``, ``y = i + 0.5`` pixels (x to the right, y downwards), so dividing by
+    the image side gives frame units; a circle drawn at factors ``(x, y)`` has its centre
+    of mass at ``(x, y) * image_size``. Channels are summed; an all-black image gets NaN.
 
-def _generator(seed: int) -> torch.Generator:
-    """A local CPU generator seeded with ``seed`` (never touches the global RNG)."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    return torch.Generator().manual_seed(seed)
+    Args:
+        images: ``[N, C, H, W]`` images, or ``[N, H, W]`` masks, with values >= 0.
 
-
-def _check_count(n: int, what: str = "n", minimum: int = 0) -> int:
-    """Validate an image count."""
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < minimum:
-        raise ValueError(f"{what} must be an int >= {minimum}, got {n!r}")
-    return int(n)
-
-
-# ----------------------------------------------------------------------------------------
-# The common interface
-# ----------------------------------------------------------------------------------------
-
-
-class FactorDataset:
-    """Base class: images generated from (or indexed by) known factors of variation.
-
-    Subclasses set the attributes below in ``__init__`` and implement :meth:`_render_into`.
-
-    Attributes:
-        name: Registry name (``get_dataset(**ds.config())`` rebuilds the dataset).
-        image_size: Side ``H = W`` of the square images.
-        num_channels: ``C`` (3 for RGB).
-        factor_names: Names of the factors that vary, in column order.
-        factor_ranges: ``(lo, hi)`` per factor; :meth:`render` rejects values outside.
-        factor_sizes: Values per factor in the canonical discrete evaluation grid.
-        factor_discrete: Per factor, whether training samples use only grid values.
+    Returns:
+        ``[N, 2]`` float tensor on the device of ``images``.
     """
+    if images.dim() not in (3, 4):
+        raise ValueError(f"images must have shape [N, C, H, W] or [N, H, W], got {tuple(images.shape)}")
+    mass = images.sum(1) if images.dim() == 4 else images
+    mass = mass if mass.is_floating_point() else mass.float()
+    height, width = mass.shape[-2:]
+    total = mass.sum((1, 2))
+    x = (mass.sum(1) * (torch.arange(width, device=mass.device, dtype=mass.dtype) + 0.5)).sum(1) / total
+    y = (mass.sum(2) * (torch.arange(height, device=mass.device, dtype=mass.dtype) + 0.5)).sum(1) / total
+    return torch.stack([x, y], 1)
+
+
+# ----------------------------------------------------------------------------------------
+# The common interface, in parts with one job each: the factor space, its discrete grid,
+# held-out regions, sampling factors, rendering images. FactorDataset puts them together.
+# ----------------------------------------------------------------------------------------
+
+
+class _FactorSpace:
+    """The factors: their names and ranges, the registry config, validation, [-1, 1] scaling."""
 
     name: str
-    image_size: int
-    num_channels: int
     factor_names: tuple[str, ...]
     factor_ranges: tuple[tuple[float, float], ...]
     factor_sizes: tuple[int, ...]
     factor_discrete: tuple[bool, ...]
-
-    # -- description ---------------------------------------------------------------------
 
     @property
     def num_factors(self) -> int:
@@ -188,32 +187,23 @@ class FactorDataset:
             raise ValueError(f"unknown factor {name!r}; expected one of {self.factor_names}")
         return self.factor_names.index(name)
 
-    def factor_values(self, i: int) -> Tensor:
-        """Grid values of factor ``i``.
+    def normalise(self, factors: Tensor, names: Sequence[str]) -> Tensor:
+        """The factors called ``names``, each mapped affinely from its range onto [-1, 1].
+
+        What a decoder fed the true factors wants (``training.train_renderer``, notebook 02).
 
         Args:
-            i: Factor column, ``0 <= i < K``.
+            factors: ``[N, K]`` factors in ``factor_names`` order, inside their ranges.
+            names: The factors to keep, in the order wanted.
 
         Returns:
-            ``[factor_sizes[i]]`` float32 values (evenly spaced over the range by default).
+            ``[N, len(names)]`` float32, on the device of ``factors``.
         """
-        i = self._check_factor_column(i)
-        lo, hi = self.factor_ranges[i]
-        return torch.linspace(lo, hi, self.factor_sizes[i])
-
-    def default_factors(self) -> Tensor:
-        """Factors used for everything not being varied: the middle of each range.
-
-        Discrete factors take the grid value nearest to the middle. Returns ``[K]``.
-        """
-        values = []
-        for i, (lo, hi) in enumerate(self.factor_ranges):
-            middle = 0.5 * (lo + hi)
-            if self.factor_discrete[i]:
-                grid = self.factor_values(i)
-                middle = float(grid[(grid - middle).abs().argmin()])
-            values.append(middle)
-        return torch.tensor(values, dtype=torch.float32)
+        factors = self._check_factors(factors)
+        columns = [self.factor_index(n) for n in names]
+        lo = torch.tensor([self.factor_ranges[i][0] for i in columns], device=factors.device)
+        hi = torch.tensor([self.factor_ranges[i][1] for i in columns], device=factors.device)
+        return 2 * (factors[:, columns] - lo) / (hi - lo) - 1
 
     def _check_factor_column(self, i: int) -> int:
         """Validate a factor column index."""
@@ -243,87 +233,56 @@ class FactorDataset:
                 )
         return factors
 
-    # -- rendering -----------------------------------------------------------------------
 
-    def render(self, factors: Tensor) -> Tensor:
-        """Render images from factors (in ``factor_names`` order).
+class _FactorGrid(_FactorSpace):
+    """The discrete grid of each factor: its values, and labels (grid indices) to and from factors."""
 
-        Factors inside a held-out hole are rendered too (generalisation tests).
-
-        Args:
-            factors: ``[N, K]`` factors inside ``factor_ranges``; its device is used.
-
-        Returns:
-            ``[N, C, H, W]`` float32 images in [0, 1] on the device of ``factors``.
-
-        Raises:
-            ValueError: If the shape is not ``[N, K]`` or a value is outside its range.
-        """
-        factors = self._check_factors(factors)
-        n = factors.shape[0]
-        size = self.image_size
-        out = torch.zeros(n, self.num_channels, size, size, device=factors.device)
-        for start in range(0, n, RENDER_CHUNK):
-            stop = min(start + RENDER_CHUNK, n)
-            self._render_into(factors[start:stop], out[start:stop])
-        return out
-
-    def _render_into(self, factors: Tensor, out: Tensor) -> None:
-        """Render ``[n, K]`` valid factors into the zero-filled contiguous ``[n, C, H, W]`` ``out``."""
-        raise NotImplementedError
-
-    def in_hole(self, factors: Tensor) -> Tensor:
-        """Which factor rows lie in the held-out region.
+    def factor_values(self, i: int) -> Tensor:
+        """Grid values of factor ``i``.
 
         Args:
-            factors: ``[N, K]`` factors.
+            i: Factor column, ``0 <= i < K``.
 
         Returns:
-            ``[N]`` bool tensor (all False for datasets without a hole).
+            ``[factor_sizes[i]]`` float32 values (evenly spaced over the range by default).
         """
-        factors = self._check_factors(factors)
-        return torch.zeros(factors.shape[0], dtype=torch.bool, device=factors.device)
+        i = self._check_factor_column(i)
+        lo, hi = self.factor_ranges[i]
+        return torch.linspace(lo, hi, self.factor_sizes[i])
 
-    # -- the discrete evaluation grid ----------------------------------------------------
+    def default_factors(self) -> Tensor:
+        """Factors used for everything not being varied: the middle of each range.
 
-    def _label_weights(self, i: int) -> Tensor | None:
-        """Sampling weights over the grid values of factor ``i`` (None = uniform)."""
-        return None
+        Discrete factors take the grid value nearest to the middle. Returns ``[K]``.
+        """
+        values = []
+        for i, (lo, hi) in enumerate(self.factor_ranges):
+            middle = 0.5 * (lo + hi)
+            if self.factor_discrete[i]:
+                grid = self.factor_values(i)
+                middle = float(grid[(grid - middle).abs().argmin()])
+            values.append(middle)
+        return torch.tensor(values, dtype=torch.float32)
 
-    def _draw_labels(self, n: int, generator: torch.Generator) -> Tensor:
-        """``[n, K]`` grid indices drawn independently per factor (holes not removed)."""
-        columns = []
-        for i, size in enumerate(self.factor_sizes):
-            weights = self._label_weights(i)
-            if weights is None:
-                columns.append(torch.randint(size, (n,), generator=generator))
-            else:
-                columns.append(torch.multinomial(weights, n, replacement=True, generator=generator))
-        return torch.stack(columns, dim=1) if columns else torch.zeros(n, 0, dtype=torch.long)
-
-    def _redraw_hole(self, rows: Tensor, draw: Callable[[int], Tensor], as_factors: Callable[[Tensor], Tensor]) -> Tensor:
-        """Redraw the rows whose factors fall in the hole until none do."""
-        for _ in range(MAX_REJECTION_ROUNDS):
-            bad = self.in_hole(as_factors(rows))
-            count = int(bad.sum())
-            if count == 0:
-                return rows
-            rows[bad] = draw(count)
-        raise RuntimeError("could not draw factors outside the hole")  # pragma: no cover
-
-    def sample_labels(self, n: int, generator: torch.Generator) -> Tensor:
-        """Draw grid indices uniformly over the allowed grid points (never in the hole).
+    def axis_values(self, i: int, n: int) -> Tensor:
+        """``n`` values of factor ``i`` spanning its range, as used by :meth:`grid`.
 
         Args:
-            n: Number of rows.
-            generator: A CPU ``torch.Generator`` (the caller owns the random state).
+            i: Factor column.
+            n: Number of values.
 
         Returns:
-            ``[n, K]`` int64 indices, column ``i`` in ``[0, factor_sizes[i])``.
+            ``[n]`` evenly spaced values over the range, or evenly spaced grid values
+            for a discrete factor.
         """
-        n = _check_count(n)
-        labels = self._draw_labels(n, generator)
-        return self._redraw_hole(labels, lambda m: self._draw_labels(m, generator), self.labels_to_factors)
+        i = self._check_factor_column(i)
+        n = check_int(n, "n")
+        if self.factor_discrete[i]:
+            grid = self.factor_values(i)
+            index = torch.linspace(0, len(grid) - 1, n).round().long()
+            return grid[index]
+        lo, hi = self.factor_ranges[i]
+        return torch.linspace(lo, hi, n)
 
     def labels_to_factors(self, labels: Tensor) -> Tensor:
         """Map grid indices to factor values.
@@ -364,7 +323,64 @@ class FactorDataset:
             return torch.zeros(factors.shape[0], 0, dtype=torch.long, device=factors.device)
         return torch.stack(columns, dim=1)
 
-    # -- sampling ------------------------------------------------------------------------
+
+class _HeldOut(_FactorSpace):
+    """Held-out regions of the factor space: which rows are in one, and redrawing those."""
+
+    def in_hole(self, factors: Tensor) -> Tensor:
+        """Which factor rows lie in the held-out region.
+
+        Args:
+            factors: ``[N, K]`` factors.
+
+        Returns:
+            ``[N]`` bool tensor (all False for datasets without a hole).
+        """
+        factors = self._check_factors(factors)
+        return torch.zeros(factors.shape[0], dtype=torch.bool, device=factors.device)
+
+    def _redraw_hole(self, rows: Tensor, draw: Callable[[int], Tensor], as_factors: Callable[[Tensor], Tensor]) -> Tensor:
+        """Redraw the rows whose factors fall in the hole until none do."""
+        for _ in range(MAX_REJECTION_ROUNDS):
+            bad = self.in_hole(as_factors(rows))
+            count = int(bad.sum())
+            if count == 0:
+                return rows
+            rows[bad] = draw(count)
+        raise RuntimeError("could not draw factors outside the hole")  # pragma: no cover
+
+
+class _FactorSampler(_FactorGrid, _HeldOut):
+    """Random factors from a caller's generator: grid labels, and training factors (never in a hole)."""
+
+    def _label_weights(self, i: int) -> Tensor | None:
+        """Sampling weights over the grid values of factor ``i`` (None = uniform)."""
+        return None
+
+    def _draw_labels(self, n: int, generator: torch.Generator) -> Tensor:
+        """``[n, K]`` grid indices drawn independently per factor (holes not removed)."""
+        columns = []
+        for i, size in enumerate(self.factor_sizes):
+            weights = self._label_weights(i)
+            if weights is None:
+                columns.append(torch.randint(size, (n,), generator=generator))
+            else:
+                columns.append(torch.multinomial(weights, n, replacement=True, generator=generator))
+        return torch.stack(columns, dim=1) if columns else torch.zeros(n, 0, dtype=torch.long)
+
+    def sample_labels(self, n: int, generator: torch.Generator) -> Tensor:
+        """Draw grid indices uniformly over the allowed grid points (never in the hole).
+
+        Args:
+            n: Number of rows.
+            generator: A CPU ``torch.Generator`` (the caller owns the random state).
+
+        Returns:
+            ``[n, K]`` int64 indices, column ``i`` in ``[0, factor_sizes[i])``.
+        """
+        n = check_int(n, "n", minimum=0)
+        labels = self._draw_labels(n, generator)
+        return self._redraw_hole(labels, lambda m: self._draw_labels(m, generator), self.labels_to_factors)
 
     def _draw_factors(self, n: int, generator: torch.Generator) -> Tensor:
         """``[n, K]`` training factors: grid values for discrete factors, uniform otherwise."""
@@ -380,14 +396,114 @@ class FactorDataset:
 
         Args:
             n: Number of rows.
-            generator: A CPU ``torch.Generator``.
+            generator: A CPU ``torch.Generator`` (the caller owns the random state).
 
         Returns:
             ``[n, K]`` float32 factors on the CPU.
         """
-        n = _check_count(n)
+        n = check_int(n, "n", minimum=0)
         factors = self._draw_factors(n, generator)
         return self._redraw_hole(factors, lambda m: self._draw_factors(m, generator), lambda f: f)
+
+
+class _Renderer(_FactorGrid, _HeldOut):
+    """Images of given factors, in bounded chunks, on the device of the factors."""
+
+    image_size: int
+    num_channels: int
+
+    def render(self, factors: Tensor) -> Tensor:
+        """Render images from factors (in ``factor_names`` order).
+
+        Factors inside a held-out hole are rendered too (generalisation tests).
+
+        Args:
+            factors: ``[N, K]`` factors inside ``factor_ranges``; its device is used.
+
+        Returns:
+            ``[N, C, H, W]`` float32 images in [0, 1] on the device of ``factors``.
+
+        Raises:
+            ValueError: If the shape is not ``[N, K]`` or a value is outside its range.
+        """
+        return self._in_chunks(self._check_factors(factors), self.num_channels, self._render_into)
+
+    def _render_into(self, factors: Tensor, out: Tensor) -> None:
+        """Render ``[n, K]`` valid factors into the zero-filled contiguous ``[n, C, H, W]`` ``out``."""
+        raise NotImplementedError
+
+    def _in_chunks(self, factors: Tensor, channels: int, draw: Callable[[Tensor, Tensor], None]) -> Tensor:
+        """``[N, channels, H, W]`` zeros on the factors' device, filled by ``draw(factors, out)``
+        :data:`RENDER_CHUNK` images at a time (which bounds the working set)."""
+        n, size = factors.shape[0], self.image_size
+        out = torch.zeros(n, channels, size, size, device=factors.device)
+        for start in range(0, n, RENDER_CHUNK):
+            stop = min(start + RENDER_CHUNK, n)
+            draw(factors[start:stop], out[start:stop])
+        return out
+
+    def grid(
+        self,
+        factor_a: str,
+        factor_b: str,
+        n_a: int = 8,
+        n_b: int = 8,
+        base: dict[str, float] | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Images on a grid over a 2-D factor subspace (row-major, ``factor_a`` slowest).
+
+        Continuous factors get ``n`` evenly spaced values over their range; discrete ones
+        ``n`` evenly spaced grid values. Other factors are at :meth:`default_factors`,
+        overridden by ``base``.
+
+        Args:
+            factor_a: Name of the slowly varying factor.
+            factor_b: Name of the fast varying factor.
+            n_a: Values of ``factor_a``.
+            n_b: Values of ``factor_b``.
+            base: Optional ``{factor name: value}`` for the factors held fixed.
+
+        Returns:
+            ``(images [n_a*n_b, C, H, W], factors [n_a*n_b, K], held_out [n_a*n_b] bool)``
+            where ``held_out`` marks grid points inside the hole.
+        """
+        ia, ib = self.factor_index(factor_a), self.factor_index(factor_b)
+        if ia == ib:
+            raise ValueError(f"grid needs two different factors, got {factor_a!r} twice")
+        n_a = check_int(n_a, "n_a")
+        n_b = check_int(n_b, "n_b")
+        point = self.default_factors()
+        for key, value in (base or {}).items():
+            point[self.factor_index(key)] = float(value)
+        values_a, values_b = self.axis_values(ia, n_a), self.axis_values(ib, n_b)
+        factors = point.repeat(n_a * n_b, 1)
+        factors[:, ia] = values_a.repeat_interleave(n_b)
+        factors[:, ib] = values_b.repeat(n_a)
+        return self.render(factors), factors, self.in_hole(factors)
+
+
+class FactorDataset(_Renderer, _FactorSampler):
+    """Base class: images generated from (or indexed by) known factors of variation.
+
+    Put together from parts with one job each: :class:`_FactorSpace` (names, ranges,
+    config, validation, ``normalise``), :class:`_FactorGrid` (grid values, labels <->
+    factors), :class:`_HeldOut` (``in_hole`` and redrawing), :class:`_FactorSampler`
+    (``sample_factors`` / ``sample_labels`` from the caller's generator) and
+    :class:`_Renderer` (``render`` in bounded chunks on the factors' device, ``grid``).
+    This class adds the seeded image sets built from them: ``sample``, ``sample_discrete``,
+    ``eval_set`` and ``stream``.
+
+    Subclasses set the attributes below in ``__init__`` and implement :meth:`_render_into`.
+
+    Attributes:
+        name: Registry name (``get_dataset(**ds.config())`` rebuilds the dataset).
+        image_size: Side ``H = W`` of the square images.
+        num_channels: ``C`` (3 for RGB).
+        factor_names: Names of the factors that vary, in column order.
+        factor_ranges: ``(lo, hi)`` per factor; :meth:`render` rejects values outside.
+        factor_sizes: Values per factor in the canonical discrete evaluation grid.
+        factor_discrete: Per factor, whether training samples use only grid values.
+    """
 
     def sample(self, n: int, seed: int = 0, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
         """Sample images with continuous factors where the factor is continuous.
@@ -400,7 +516,7 @@ class FactorDataset:
         Returns:
             ``(images [n, C, H, W], factors [n, K])``, both on ``device``.
         """
-        factors = self.sample_factors(n, _generator(seed)).to(device or "cpu")
+        factors = self.sample_factors(n, seeded_generator(seed)).to(device or "cpu")
         return self.render(factors), factors
 
     def sample_discrete(
@@ -416,7 +532,7 @@ class FactorDataset:
         Returns:
             ``(images [n, C, H, W], factors [n, K], labels [n, K] int64)`` on ``device``.
         """
-        labels = self.sample_labels(n, _generator(seed)).to(device or "cpu")
+        labels = self.sample_labels(n, seeded_generator(seed)).to(device or "cpu")
         factors = self.labels_to_factors(labels)
         return self.render(factors), factors, labels
 
@@ -448,9 +564,9 @@ class FactorDataset:
         Yields:
             ``[B, C, H, W]`` float32 batches.
         """
-        batch_size = _check_count(batch_size, "batch_size", minimum=1)
-        skip = _check_count(skip, "skip")
-        generator = _generator(seed)
+        batch_size = check_int(batch_size, "batch_size")
+        skip = check_int(skip, "skip", minimum=0)
+        generator = seeded_generator(seed)
         batches_per_block = max(1, STREAM_BLOCK // batch_size)
         target = torch.device(device or "cpu")
         for _ in range(skip // batches_per_block):  # whole blocks: draw their factors only
@@ -466,65 +582,6 @@ class FactorDataset:
                 first = 0
 
         return endless()
-
-    def grid(
-        self,
-        factor_a: str,
-        factor_b: str,
-        n_a: int = 8,
-        n_b: int = 8,
-        base: dict[str, float] | None = None,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Images on a grid over a 2-D factor subspace (row-major, ``factor_a`` slowest).
-
-        Continuous factors get ``n`` evenly spaced values over their range; discrete ones
-        ``n`` evenly spaced grid values. Other factors are at :meth:`default_factors`,
-        overridden by ``base``.
-
-        Args:
-            factor_a: Name of the slowly varying factor.
-            factor_b: Name of the fast varying factor.
-            n_a: Values of ``factor_a``.
-            n_b: Values of ``factor_b``.
-            base: Optional ``{factor name: value}`` for the factors held fixed.
-
-        Returns:
-            ``(images [n_a*n_b, C, H, W], factors [n_a*n_b, K], held_out [n_a*n_b] bool)``
-            where ``held_out`` marks grid points inside the hole.
-        """
-        ia, ib = self.factor_index(factor_a), self.factor_index(factor_b)
-        if ia == ib:
-            raise ValueError(f"grid needs two different factors, got {factor_a!r} twice")
-        n_a = _check_count(n_a, "n_a", minimum=1)
-        n_b = _check_count(n_b, "n_b", minimum=1)
-        point = self.default_factors()
-        for key, value in (base or {}).items():
-            point[self.factor_index(key)] = float(value)
-        values_a, values_b = self.axis_values(ia, n_a), self.axis_values(ib, n_b)
-        factors = point.repeat(n_a * n_b, 1)
-        factors[:, ia] = values_a.repeat_interleave(n_b)
-        factors[:, ib] = values_b.repeat(n_a)
-        return self.render(factors), factors, self.in_hole(factors)
-
-    def axis_values(self, i: int, n: int) -> Tensor:
-        """``n`` values of factor ``i`` spanning its range, as used by :meth:`grid`.
-
-        Args:
-            i: Factor column.
-            n: Number of values.
-
-        Returns:
-            ``[n]`` evenly spaced values over the range, or evenly spaced grid values
-            for a discrete factor.
-        """
-        i = self._check_factor_column(i)
-        n = _check_count(n, "n", minimum=1)
-        if self.factor_discrete[i]:
-            grid = self.factor_values(i)
-            index = torch.linspace(0, len(grid) - 1, n).round().long()
-            return grid[index]
-        lo, hi = self.factor_ranges[i]
-        return torch.linspace(lo, hi, n)
 
 
 # ----------------------------------------------------------------------------------------
@@ -688,8 +745,7 @@ class Circles(FactorDataset):
     ) -> None:
         if name not in _CIRCLE_SPECS:
             raise ValueError(f"unknown circle set {name!r}; expected one of {list(CIRCLE_SET_NAMES)}")
-        if not isinstance(image_size, (int, np.integer)) or isinstance(image_size, bool) or image_size <= 0:
-            raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+        check_int(image_size, "image_size")
         if not isinstance(blank_fraction, (int, float)) or not 0.0 <= float(blank_fraction) < 1.0:
             raise ValueError(f"blank_fraction must be a number in [0, 1), got {blank_fraction!r}")
         spec = _CIRCLE_SPECS[name]
@@ -854,8 +910,7 @@ class ColoredSprites(FactorDataset):
     """
 
     def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE) -> None:
-        if not isinstance(image_size, (int, np.integer)) or isinstance(image_size, bool) or image_size <= 0:
-            raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+        check_int(image_size, "image_size")
         self.name = "sprites"
         self.title = "Colored sprites"
         self.image_size = int(image_size)
@@ -924,13 +979,12 @@ class ColoredSprites(FactorDataset):
         Returns:
             ``[N, H, W]`` float32 in [0, 1].
         """
-        factors = self._check_factors(factors)
-        size = self.image_size
-        out = torch.zeros(factors.shape[0], 1, size, size, device=factors.device)
-        for start in range(0, factors.shape[0], RENDER_CHUNK):
-            windows, mask = self._window_masks(factors[start : start + RENDER_CHUNK])
-            _paste(windows, mask, torch.ones(len(mask), 1, device=out.device), out[start : start + RENDER_CHUNK])
-        return out[:, 0]
+        return self._in_chunks(self._check_factors(factors), 1, self._mask_into)[:, 0]
+
+    def _mask_into(self, factors: Tensor, out: Tensor) -> None:
+        """Draw the shape masks of ``[n, 8]`` valid factors into the zero-filled ``[n, 1, H, W]`` ``out``."""
+        windows, mask = self._window_masks(factors)
+        _paste(windows, mask, torch.ones(len(mask), 1, device=out.device), out)
 
     def _reach(self, scale: float) -> float:
         """Pixels from the centre beyond which a sprite of this scale draws nothing."""

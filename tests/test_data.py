@@ -15,6 +15,7 @@ from sbdlib.data import (
     ColoredSprites,
     DSpritesFile,
     Shapes3DFile,
+    centre_of_mass,
     get_dataset,
     hsv_to_rgb,
     rgb_to_hsv,
@@ -32,13 +33,8 @@ def mask_of(images: torch.Tensor) -> torch.Tensor:
 
 
 def centroid(mask: torch.Tensor) -> torch.Tensor:
-    """Centre of mass ``[N, 2]`` (x, y) in frame units with the documented pixel convention."""
-    size = mask.shape[-1]
-    centres = (torch.arange(size, dtype=torch.float32) + 0.5) / size
-    total = mask.sum(dim=(1, 2))
-    x = (mask.sum(dim=1) * centres).sum(dim=1) / total
-    y = (mask.sum(dim=2) * centres).sum(dim=1) / total
-    return torch.stack([x, y], dim=1)
+    """Centre of mass ``[N, 2]`` (x, y) of ``[N, H, W]`` masks, in frame units."""
+    return centre_of_mass(mask) / mask.shape[-1]
 
 
 def hole_box(ds: Circles, hole: str) -> list[tuple[float, float]]:
@@ -106,6 +102,30 @@ def test_pixel_convention_and_centroid_follows_position() -> None:
     assert masks[0, :, : SIZE // 2].sum() > 0.99 * masks[0].sum()  # x small -> left half
     assert masks[1, : SIZE // 2].sum() > 0.99 * masks[1].sum()  # y small -> top half
     assert torch.allclose(centroid(masks), factors, atol=0.05 * PIXEL)
+
+
+def test_centre_of_mass_uses_the_pixel_convention() -> None:
+    images = torch.zeros(3, 3, 4, 6)
+    images[0, :, 1, 2] = 1.0  # one lit pixel: row 1, column 2 -> centre (2.5, 1.5) pixels
+    images[1, 0, 0, 0] = 1.0  # weight 1 at (row 0, column 0) and weight 3 at (row 3, column 5)
+    images[1, 0, 3, 5] = 3.0
+    centres = centre_of_mass(images)
+    assert centres.shape == (3, 2)
+    assert torch.allclose(centres[0], torch.tensor([2.5, 1.5]))
+    assert torch.allclose(centres[1], torch.tensor([(0.5 + 5.5 * 3) / 4, (0.5 + 3.5 * 3) / 4]))
+    assert torch.isnan(centres[2]).all()  # a blank image has no centre
+    assert torch.allclose(centre_of_mass(images[:2, 0]), centres[:2])  # [N, H, W] masks: the same
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        centre_of_mass(images[0, 0])
+
+
+def test_normalise_maps_each_range_onto_minus_one_one() -> None:
+    ds = Circles("xh")  # x in [0.2, 0.8], hue in [0.2, 0.8]
+    factors = torch.tensor([[0.2, 0.8], [0.5, 0.35], [0.8, 0.2]])
+    code = ds.normalise(factors, ("hue", "x"))
+    assert torch.allclose(code, torch.tensor([[1.0, -1.0], [-0.5, 0.0], [-1.0, 1.0]]), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown factor"):
+        ds.normalise(factors, ("y",))
 
 
 def test_centroid_follows_position_with_hue() -> None:
