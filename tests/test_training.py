@@ -7,6 +7,7 @@ import torch
 
 from sbdlib.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from sbdlib.data import Circles
+from sbdlib.devices import module_device
 from sbdlib.models import VAE
 from sbdlib.objectives import BetaVAE, FactorVAE, permute_dims
 from sbdlib.training import History, train
@@ -132,7 +133,7 @@ def test_nan_stops_and_restores_last_good_weights():
         h = train(vae, PoisonedData(3), steps=50, batch_size=4, progress="none")
     assert h.diverged and len(h) == 3
     assert all(torch.isfinite(p).all() for p in vae.parameters())
-    x = next(DATA.stream(4)).to(next(vae.parameters()).device)
+    x = next(DATA.stream(4)).to(module_device(vae))
     assert torch.isfinite(vae(x)["loss"])
 
 
