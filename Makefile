@@ -12,7 +12,7 @@ BROWSER_TESTS := tests/browser
 CHROMIUM := $(or $(SBD_CHROMIUM),$(shell command -v chromium || command -v chromium-browser))
 CHROMIUM_HINT := browser tests NOT run: chromium not found. Install it with `sudo apt-get install -y chromium` (Debian/Ubuntu), then run `make test-browser`.
 
-.PHONY: setup lab test test-browser unit colab figures bench clean
+.PHONY: setup lab test test-browser unit colab figures results bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("sbd-course needs Python >= 3.10, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
@@ -39,8 +39,11 @@ unit: $(STAMP)  ## unit tests only
 colab: $(STAMP)  ## regenerate every notebook's Colab setup cell and the README's Colab badges (sbdlib/colab.py)
 	$(BIN)/python -m sbdlib.colab
 
-figures: $(STAMP)  ## execute every notebook at course scale, headless; rewrites figures/
-	for nb in $(NOTEBOOKS); do SBDLIB_SCALE=course $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
+figures: $(STAMP)  ## execute every notebook at course scale, headless; rewrites figures/ and the notebooks' outputs
+	for nb in $(NOTEBOOKS); do SBDLIB_SCALE=course SBDLIB_SHIP_FIGURES=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
+
+results: $(STAMP)  ## retrain and re-evaluate the shipped course-scale runs (data/checkpoints, data/results); see data/README.md
+	SBDLIB_SCALE=course $(BIN)/python -m sbdlib.experiments circles-xy --seeds 0-9 --ship --retrain
 
 bench: $(STAMP)  ## print the speed benchmarks
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

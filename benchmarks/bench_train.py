@@ -31,35 +31,37 @@ GAUSSIAN_VARIANCE = 0.3
 class PlainVAE(nn.Module):
     """The Table 1 VAE as one would first write it: explicit tiling, padding="same", NCHW."""
 
-    def __init__(self, decoder: str, width: int = 64, latents: int = 10) -> None:
+    def __init__(self, decoder: str, width: int = 64, latents: int = 10, image_size: int = 64) -> None:
         super().__init__()
-        c = width
+        c, side, start = width, image_size // 16, image_size // 32
         self.encoder = nn.Sequential(
             nn.Conv2d(3, c, 4, 2, 1), nn.ReLU(), nn.Conv2d(c, c, 4, 2, 1), nn.ReLU(),
             nn.Conv2d(c, c, 4, 2, 1), nn.ReLU(), nn.Conv2d(c, c, 4, 2, 1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(16 * c, 256), nn.ReLU(), nn.Linear(256, 2 * latents))
+            nn.Flatten(), nn.Linear(side * side * c, 256), nn.ReLU(), nn.Linear(256, 2 * latents))
         if decoder == "sbd":
             self.decoder = nn.Sequential(
                 nn.Conv2d(latents + 2, c, 4, padding="same"), nn.ReLU(),
                 nn.Conv2d(c, c, 4, padding="same"), nn.ReLU(), nn.Conv2d(c, 3, 4, padding="same"))
         else:
             self.decoder = nn.Sequential(
-                nn.Linear(latents, 256), nn.ReLU(), nn.Unflatten(1, (64, 2, 2)),
-                nn.ConvTranspose2d(64, c, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ReLU(),
+                nn.Linear(latents, start * start * c), nn.ReLU(), nn.Unflatten(1, (c, start, start)),
+                nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ReLU(),
                 nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ReLU(),
                 nn.ConvTranspose2d(c, 3, 4, 2, 1))
         self.sbd = decoder == "sbd"
         self.latents = latents
+        self.image_size = image_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stats = self.encoder(x)
         mean, logvar = stats[:, : self.latents], stats[:, self.latents :]
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         if self.sbd:
-            b = z.shape[0]
-            ys, xs = torch.meshgrid(torch.linspace(-1, 1, 64), torch.linspace(-1, 1, 64), indexing="ij")
-            z = torch.cat([z[:, :, None, None].expand(b, -1, 64, 64), xs.expand(b, 1, 64, 64),
-                           ys.expand(b, 1, 64, 64)], dim=1)
+            b, n = z.shape[0], self.image_size
+            line = torch.linspace(-1, 1, n, device=z.device)
+            ys, xs = torch.meshgrid(line, line, indexing="ij")
+            z = torch.cat([z[:, :, None, None].expand(b, -1, n, n), xs.expand(b, 1, n, n),
+                           ys.expand(b, 1, n, n)], dim=1)
         out = self.decoder(z)
         nll = ((x - out) ** 2 / (2 * GAUSSIAN_VARIANCE)).flatten(1).sum(1)
         kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).sum(1)

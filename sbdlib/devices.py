@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from sbdlib.checks import seeded_generator
 from sbdlib.convolutions import reuse_freed_memory
 
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
@@ -123,7 +124,7 @@ def cpu_bf16_is_faster() -> bool:
     """
     if not cpu_has_native_bf16():
         return False
-    g = torch.Generator().manual_seed(0)
+    g = seeded_generator(0)
     x = torch.randn(PROBE_SHAPE, generator=g)
     w = torch.randn(PROBE_SHAPE[1], PROBE_SHAPE[1], 5, 5, generator=g)
     fp32 = _time_conv(x, w, None)

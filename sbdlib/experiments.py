@@ -28,6 +28,7 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from sbdlib.checkpoints import load_checkpoint, read_checkpoint
+from sbdlib.checks import check_int
 from sbdlib.data import get_dataset
 from sbdlib.devices import default_device, resolve_device
 from sbdlib.metrics import evaluate
@@ -92,9 +93,15 @@ def variant_options(variant: str, width: int) -> dict[str, Any]:
             "deconv-depth": {"channels": (width,) * (n - 1)}}[kind]
 
 
+BETAS = (0.4, 0.77, 1.5, 2.8, 5.4)  # the paper's log-spaced range (Fig. 3: 0.4 .. 5.4), beta 1 is circles-xy
+
 EXPERIMENTS: dict[str, list[RunSpec]] = {
     # Notebooks 03-06: the X-Y circles, both decoders.
     "circles-xy": [RunSpec("deconv"), RunSpec("sbd")],
+    # Fig. 3: the beta-VAE sweep, both decoders.
+    "beta-sweep": [RunSpec(d, beta=b) for d in ("deconv", "sbd") for b in BETAS],
+    # App. E and App. B: the CoordConv VAE and the SBD with its coordinate maps shuffled once.
+    "coordinates": [RunSpec("coordconv"), RunSpec("sbd", variant="shuffled-coords")],
 }
 
 
@@ -169,8 +176,7 @@ def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None
         ``(vae, history)`` per seed, in order, each model in eval mode on ``device``.
     """
     s = scale or current_scale()
-    if not isinstance(max_population, int) or max_population < 1:
-        raise ValueError(f"max_population must be a positive integer, got {max_population!r}")
+    check_int(max_population, "max_population")
     device = resolve_device(device)
     paths = [checkpoint_path(spec, seed, s, shipped=ship) for seed in seeds]
     for path in paths:

@@ -13,6 +13,7 @@ is shown as written, in the colour of ``vae.config["decoder"]``.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -34,7 +35,9 @@ COLORS: dict[str, str] = {"deconv": "#D55E00", "sbd": "#0072B2", "coordconv": "#
 LABELS: dict[str, str] = {"deconv": "DeConv", "sbd": "Spatial Broadcast", "coordconv": "CoordConv"}
 FALLBACK_COLOR = "#555555"
 
-FIGURES_DIR = Path(__file__).resolve().parents[1] / "figures"
+FIGURES_DIR = Path(__file__).resolve().parents[1] / "figures"  # shipped: written only by `make figures`
+READER_FIGURES_DIR = Path(__file__).resolve().parents[1] / "runs" / "figures"  # git-ignored: everyone else
+SHIP_FIGURES_VAR = "SBDLIB_SHIP_FIGURES"  # set to 1 by `make figures`; not a compute setting
 DPI = 120
 
 TILE_PAD = 2  # pixels between tiles
@@ -57,20 +60,23 @@ JITTER_SEED = 0
 
 
 def save_figure(fig: Figure, name: str, directory: str | Path | None = None) -> Path:
-    """Write ``fig`` as ``<directory>/<name>.png`` (default directory: the repository's ``figures/``).
+    """Write ``fig`` as ``<directory>/<name>.png``.
 
-    The committed figures are the course scale's; at any other scale the file is named
-    ``<name>_<scale>.png`` (``*_quick.png`` files are git-ignored).
+    Notebooks never write tracked files: by default figures go to the git-ignored
+    ``runs/figures/``; only ``make figures`` (which sets ``SBDLIB_SHIP_FIGURES=1``) writes the
+    shipped ``figures/``. The shipped figures are the course scale's; at any other scale the
+    file is named ``<name>_<scale>.png``.
 
     Args:
         fig: The figure.
         name: File stem, e.g. ``"04_traversals"`` (a trailing ``.png`` is accepted).
-        directory: Override of :data:`FIGURES_DIR` (tests write into a temporary folder).
+        directory: Override of the folder (tests write into a temporary folder).
 
     Returns:
         The path written.
     """
-    folder = Path(directory) if directory is not None else FIGURES_DIR
+    shipped = os.environ.get(SHIP_FIGURES_VAR) == "1"
+    folder = Path(directory) if directory is not None else (FIGURES_DIR if shipped else READER_FIGURES_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     stem = name[:-4] if name.endswith(".png") else name
     if not stem or "/" in stem or "\\" in stem:

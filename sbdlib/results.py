@@ -125,3 +125,35 @@ def median_range(summary: Mapping[str, Any], digits: int = 3) -> str:
     if not summary["n"]:
         return "n/a"
     return f"{summary['median']:.{digits}f} ({summary['min']:.{digits}f}-{summary['max']:.{digits}f})"
+
+
+SUMMARY_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2", "elbo")
+
+
+def markdown_summary(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = SUMMARY_METRICS,
+                     by: Sequence[str] = ("decoder",)) -> str:
+    """A Markdown table: one line per group, ``median (min-max)`` of each metric over its seeds."""
+    summaries = {m: summarize(rows, m, by) for m in metrics}
+    groups = list(summaries[metrics[0]])
+    lines = ["| " + " | ".join([*by, "seeds", *metrics]) + " |", "|" + "---|" * (len(by) + 1 + len(metrics))]
+    for g in groups:
+        seeds = sum(1 for r in rows if group_key(r, by) == g)
+        cells = [median_range(summaries[m][g], 0 if m == "latents_used" else 1 if m == "elbo" else 3) for m in metrics]
+        lines.append("| " + " | ".join([*map(str, g), str(seeds), *cells]) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m sbdlib.results FILE.csv [--by decoder variant]``: the medians and ranges, as Markdown."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sbdlib.results", description=main.__doc__.split(":")[1].strip())
+    parser.add_argument("path")
+    parser.add_argument("--by", nargs="+", default=["decoder"])
+    parser.add_argument("--metrics", nargs="+", default=list(SUMMARY_METRICS))
+    args = parser.parse_args(argv)
+    print(markdown_summary(read_results(args.path), args.metrics, args.by))
+
+
+if __name__ == "__main__":
+    main()

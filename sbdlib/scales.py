@@ -76,7 +76,7 @@ SCALES: dict[str, Scale] = {
     # paper, the larger batch and step size are what let a run converge in 2,000 steps.
     "course": Scale(
         name="course", image_size=32, steps=2000, batch_size=32, lr=1e-3, width=32, likelihood="bernoulli",
-        seeds=3, eval_size=5000, factor_vae_train=1000, factor_vae_eval=500,
+        seeds=10, eval_size=5000, factor_vae_train=1000, factor_vae_eval=500,
         factor_vae_variance=5000, demo_steps=300,
     ),
     # The paper's Appendix A settings (colored sprites: 1.5e6 steps; circles: 5e5): a GPU.

@@ -44,6 +44,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from sbdlib.checkpoints import load_state, read_checkpoint, save_checkpoint
+from sbdlib.checks import check_int, seeded_generator
 from sbdlib.devices import Precision, choose_precision, configure_process, resolve_device
 from sbdlib.models import VAE, SameConv2d
 from sbdlib.objectives import BetaVAE
@@ -256,8 +257,8 @@ def _check_population(vaes: Sequence[VAE], seeds: Sequence[int], checkpoints: Se
     if not isinstance(seeds, (list, tuple)) or len(seeds) != len(vaes):
         raise ValueError(f"need one seed per VAE: got {len(vaes)} VAEs and "
                          f"{len(seeds) if isinstance(seeds, (list, tuple)) else repr(seeds)} seeds")
-    if not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative integers, got {list(seeds)}")
+    for s in seeds:
+        check_int(s, "each seed", minimum=0)
     configs = {repr(v.config) for v in vaes}
     if len(configs) > 1:
         diff = {k for k in vaes[0].config if any(v.config.get(k) != vaes[0].config[k] for v in vaes)}
@@ -273,11 +274,10 @@ def _check_population(vaes: Sequence[VAE], seeds: Sequence[int], checkpoints: Se
 def _check_settings(steps: int, batch_size: int, lr: float, log_every: int | None, checkpoint_every: int | None,
                     progress: str, population: str) -> None:
     """One clear error for bad numbers or names, before any work."""
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    check_int(steps, "steps", minimum=0)
     for name, value in (("batch_size", batch_size), ("log_every", log_every), ("checkpoint_every", checkpoint_every)):
-        if value is not None and (not isinstance(value, int) or value <= 0):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if value is not None:
+            check_int(value, name)
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
     if progress not in PROGRESS_MODES:
@@ -343,6 +343,8 @@ class _Engine:
         self.latched = torch.ones(len(members), dtype=torch.bool, device=device)
         self.diverged_at: list[int | None] = [None] * len(members)
         self.updating = False
+        self.t0 = time.perf_counter()
+        self.base_seconds = [m.history.seconds for m in members]  # a resumed run's earlier training time
 
     def autocast(self):
         """The run's autocast context (a no-op in fp32)."""
@@ -397,6 +399,7 @@ class _Engine:
     def save(self, i: int) -> None:
         """Write member ``i``'s checkpoint (atomically) in the single-model format."""
         member = self.members[i]
+        member.history.seconds = self.base_seconds[i] + time.perf_counter() - self.t0
         if member.checkpoint is None:
             return
         self.sync_weights(i)
@@ -702,7 +705,7 @@ def train_many(
         m.vae.train()
         # Resuming is exact: the noise generator continues from its saved state, the data stream skips
         # the batches already seen, so a run stopped and resumed equals one that never stopped.
-        m.generator = torch.Generator(device=device).manual_seed(m.seed * NOISE_SEED_STRIDE)
+        m.generator = seeded_generator(m.seed * NOISE_SEED_STRIDE, device)
         if m.generator_state is not None:
             m.generator.set_state(m.generator_state)
         m.batches = _stream(dataset, batch_size, m.seed * NOISE_SEED_STRIDE, device, precision.channels_last, m.start)
@@ -714,7 +717,7 @@ def train_many(
     title = title or (decoder if len(vaes) == 1 else f"{decoder} x {len(vaes)} ({engine_name})")
     start = min(m.start for m in members)
     bar = _Progress(progress, steps, start, log_every, title, decoder)
-    t0 = time.perf_counter()
+    engine.t0 = time.perf_counter()
     step = start
     try:
         for step in range(start, steps):
@@ -741,12 +744,10 @@ def train_many(
     finally:
         bar.close()
     engine.read_back()
-    seconds = time.perf_counter() - t0
     engine.finish()
     for i, m in enumerate(members):
-        m.history.seconds += seconds
         if not m.stopped:
-            engine.save(i)
+            engine.save(i)  # also sets the history's seconds: earlier segments + this one
         m.vae.eval()
     return [m.history for m in members]
 
@@ -817,16 +818,13 @@ def train_renderer(
     Returns:
         The per-step mean squared error per pixel.
     """
-    columns = [dataset.factor_index(n) for n in factor_names]
-    lo = torch.tensor([dataset.factor_ranges[i][0] for i in columns])
-    hi = torch.tensor([dataset.factor_ranges[i][1] for i in columns])
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
         factors = dataset.sample_factors(batch_size, generator)
         target = dataset.render(factors)
-        code = 2 * (factors[:, columns] - lo) / (hi - lo) - 1
+        code = dataset.normalise(factors, factor_names)
         loss = ((decoder(code) - target) ** 2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -25,7 +25,9 @@ LATENCY_REPEATS = 20
 @pytest.fixture(autouse=True)
 def figures_dir(tmp_path, monkeypatch):
     """Send every saved figure to a temporary folder and close figures after each test."""
-    monkeypatch.setattr(plots, "FIGURES_DIR", tmp_path)
+    monkeypatch.setattr(plots, "READER_FIGURES_DIR", tmp_path)
+    monkeypatch.setattr(plots, "FIGURES_DIR", tmp_path / "shipped")
+    monkeypatch.delenv(plots.SHIP_FIGURES_VAR, raising=False)
     monkeypatch.setenv("SBDLIB_SCALE", "course")  # course-scale file names
     yield tmp_path
     plt.close("all")
@@ -69,6 +71,13 @@ def test_save_figure_writes_png(figures_dir, tmp_path_factory):
     assert plots.save_figure(fig, "x.png", directory=other) == other / "x.png"
     with pytest.raises(ValueError):
         plots.save_figure(fig, "a/b")
+
+
+def test_only_make_figures_writes_the_shipped_figures(figures_dir, monkeypatch):
+    fig, _ = plt.subplots()
+    assert plots.save_figure(fig, "01_x") == figures_dir / "01_x.png"  # a reader's run: git-ignored runs/
+    monkeypatch.setenv(plots.SHIP_FIGURES_VAR, "1")
+    assert plots.save_figure(fig, "01_x") == figures_dir / "shipped" / "01_x.png"
 
 
 def test_other_scales_never_overwrite_course_figures(figures_dir, monkeypatch):

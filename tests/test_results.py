@@ -6,6 +6,7 @@ import pytest
 
 from sbdlib import experiments
 from sbdlib.checkpoints import read_checkpoint
+from sbdlib.devices import module_device
 from sbdlib.results import COLUMNS, median_range, read_results, summarize, write_results
 from sbdlib.scales import scale
 
@@ -94,7 +95,7 @@ def test_experiment_trains_populations_into_runs_and_never_into_data(tmp_path, m
     assert ckpt.stat().st_mtime_ns == before
     # train_or_load finds the reader's run in runs/ (no quick-scale run is shipped) and returns it on the device
     vae, history = experiments.train_or_load("sbd", 1, scale=QUICK, device="cpu")
-    assert len(history) == QUICK.steps and not vae.training and next(vae.parameters()).device.type == "cpu"
+    assert len(history) == QUICK.steps and not vae.training and module_device(vae).type == "cpu"
     assert ckpt.stat().st_mtime_ns == before
 
 
@@ -126,3 +127,13 @@ def test_shipped_course_results_are_complete_and_in_the_format():
         spec = experiments.RunSpec(r["decoder"], r["dataset"], r["variant"], r["beta"])
         path = experiments.checkpoint_path(spec, r["seed"], scale("course"), shipped=True)
         experiments.check_row(r, read_checkpoint(path), path)
+
+
+def test_markdown_summary_has_medians_and_ranges():
+    from sbdlib.results import markdown_summary
+
+    rows = [row(decoder="sbd", mig=m, latents_used=2) for m in (0.1, 0.5, 0.3)] + [row(decoder="deconv", mig=0.05)]
+    table = markdown_summary(rows, ("mig", "latents_used"))
+    lines = table.splitlines()
+    assert lines[0] == "| decoder | seeds | mig | latents_used |"
+    assert "| sbd | 3 | 0.300 (0.100-0.500) | 2 (2-2) |" in lines
