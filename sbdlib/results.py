@@ -138,7 +138,7 @@ def markdown_summary(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] =
     lines = ["| " + " | ".join([*by, "seeds", *metrics]) + " |", "|" + "---|" * (len(by) + 1 + len(metrics))]
     for g in groups:
         seeds = sum(1 for r in rows if group_key(r, by) == g)
-        cells = [median_range(summaries[m][g], 0 if m == "latents_used" else 1 if m == "elbo" else 3) for m in metrics]
+        cells = [median_range(summaries[m][g], 1 if m in ("latents_used", "elbo") else 3) for m in metrics]
         lines.append("| " + " | ".join([*map(str, g), str(seeds), *cells]) + " |")
     return "\n".join(lines)
 

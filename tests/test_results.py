@@ -136,4 +136,4 @@ def test_markdown_summary_has_medians_and_ranges():
     table = markdown_summary(rows, ("mig", "latents_used"))
     lines = table.splitlines()
     assert lines[0] == "| decoder | seeds | mig | latents_used |"
-    assert "| sbd | 3 | 0.300 (0.100-0.500) | 2 (2-2) |" in lines
+    assert "| sbd | 3 | 0.300 (0.100-0.500) | 2.0 (2.0-2.0) |" in lines
