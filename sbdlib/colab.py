@@ -99,9 +99,10 @@ def _is_setup_cell(cell: Any) -> bool:
 def update_notebook(nb: Any) -> bool:
     """Make the setup cell the first code cell of ``nb`` (an nbformat notebook), in place.
 
-    An existing setup cell (found by :data:`CELL_MARKER`) keeps its id and gets the current
-    source, no outputs and no execution count; one is inserted before the first code cell
-    if there is none; further copies are dropped.
+    An existing setup cell (found by :data:`CELL_MARKER`) keeps its id; if its source is out
+    of date it gets the current one, no outputs and no execution count (an executed,
+    up-to-date cell keeps its count: it printed nothing); one is inserted before the first
+    code cell if there is none; further copies are dropped.
 
     Returns:
         Whether ``nb`` changed.
@@ -111,10 +112,11 @@ def update_notebook(nb: Any) -> bool:
     before = nbformat.writes(nb)
     existing = [cell for cell in nb.cells if _is_setup_cell(cell)]
     cell = existing[0] if existing else nbformat.v4.new_code_cell()
-    cell.source = setup_cell_source()
-    cell.outputs = []
-    cell.execution_count = None
-    cell.metadata = nbformat.from_dict({})
+    if cell.source != setup_cell_source() or cell.outputs:
+        cell.source = setup_cell_source()
+        cell.outputs = []
+        cell.execution_count = None
+        cell.metadata = nbformat.from_dict({})
     cells = [c for c in nb.cells if not _is_setup_cell(c)]
     first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
     nb.cells = cells[:first_code] + [cell] + cells[first_code:]

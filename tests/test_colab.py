@@ -21,7 +21,7 @@ def test_first_code_cell_is_the_generated_setup_cell(path):
     nb = nbformat.read(path, as_version=4)
     cell = colab.first_code_cell(nb)
     assert cell is not None and cell.source == colab.setup_cell_source(), f"{path.name}: {FIX}"
-    assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: the setup cell must be saved unrun"
+    assert cell.outputs == [], f"{path.name}: outside Colab the setup cell must print nothing"
     assert sum(colab.CELL_MARKER in "".join(c.source) for c in nb.cells) == 1, f"{path.name}: one setup cell"
 
 
