@@ -59,6 +59,8 @@ class RunSpec:
         variant: ``""`` for the paper's default architecture, else a name of :func:`variant_options`.
         beta: KL weight (1: the plain VAE).
         dataset_options: Extra dataset arguments as sorted ``(key, value)`` pairs (e.g. holes).
+        image_size: Image side for this spec, overriding the scale's (``None``: the scale's);
+            small objects need more pixels than the course's 32 (notebook 08).
     """
 
     decoder: str
@@ -66,6 +68,11 @@ class RunSpec:
     variant: str = ""
     beta: float = 1.0
     dataset_options: tuple = field(default=())
+    image_size: int | None = None
+
+    def size(self, scale: Scale) -> int:
+        """The image side this spec trains at: its own ``image_size``, else the scale's."""
+        return self.image_size or scale.image_size
 
     @property
     def objective(self) -> str:
@@ -93,6 +100,7 @@ def variant_options(variant: str, width: int) -> dict[str, Any]:
             "deconv-depth": {"channels": (width,) * (n - 1)}}[kind]
 
 
+SMALL_OBJECT_IMAGE_SIZE = 64  # 0.075 x 64 = 4.8 px: the tiny circle is several pixels wide (2.4 px at 32)
 BETAS = (0.4, 0.77, 1.5, 2.8, 5.4)  # the paper's log-spaced range (Fig. 3: 0.4 .. 5.4), beta 1 is circles-xy
 
 EXPERIMENTS: dict[str, list[RunSpec]] = {
@@ -102,6 +110,9 @@ EXPERIMENTS: dict[str, list[RunSpec]] = {
     "beta-sweep": [RunSpec(d, beta=b) for d in ("deconv", "sbd") for b in BETAS],
     # App. E and App. B: the CoordConv VAE and the SBD with its coordinate maps shuffled once.
     "coordinates": [RunSpec("coordconv"), RunSpec("sbd", variant="shuffled-coords")],
+    # App. D: X-Y-H circles of diameter 0.1 and 0.075, at 64 px so a tiny circle is 4.8 px across.
+    "small-objects": [RunSpec(d, f"circles/xyh_{size}", image_size=SMALL_OBJECT_IMAGE_SIZE)
+                      for size in ("small", "tiny") for d in ("deconv", "sbd")],
 }
 
 
@@ -111,19 +122,20 @@ def _slug(text: str) -> str:
 
 
 def run_name(decoder: str | RunSpec, seed: int, dataset: str = DEFAULT_DATASET, scale: Scale | None = None) -> str:
-    """File-safe name of a run, e.g. ``circles-xy_sbd_s0_course`` or ``circles-xy_sbd-shuffled-coords_s0_course``."""
+    """File-safe name of a run, e.g. ``circles-xy_sbd_s0_course`` or ``circles-xyh_tiny-64px_sbd_s0_course``."""
     spec = decoder if isinstance(decoder, RunSpec) else RunSpec(decoder, dataset)
     s = scale or current_scale()
+    size = f"-{spec.image_size}px" if spec.size(s) != s.image_size else ""
     model = spec.decoder if not spec.variant else f"{spec.decoder}-{spec.variant.removeprefix(spec.decoder + '-')}"
     beta = "" if spec.beta == 1.0 else f"_beta{spec.beta:g}"
     options = "".join(f"_{k}-{v}" for k, v in spec.dataset_options)
-    return f"{_slug(spec.dataset)}{options}_{model}{beta}_s{seed}_{s.name}"
+    return f"{_slug(spec.dataset)}{size}{options}_{model}{beta}_s{seed}_{s.name}"
 
 
 def scaled_dataset(dataset: str | RunSpec = DEFAULT_DATASET, scale: Scale | None = None):
-    """The named dataset (or a spec's) at the scale's image size."""
+    """The named dataset (or a spec's) at the spec's image size (default: the scale's)."""
     spec = dataset if isinstance(dataset, RunSpec) else RunSpec("sbd", dataset)
-    return get_dataset(spec.dataset, image_size=(scale or current_scale()).image_size, **dict(spec.dataset_options))
+    return get_dataset(spec.dataset, image_size=spec.size(scale or current_scale()), **dict(spec.dataset_options))
 
 
 def build_vae(decoder: str | RunSpec, dataset, scale: Scale | None = None, **kwargs: Any) -> VAE:
@@ -299,8 +311,11 @@ def shipped_or_run(experiment: str = DEFAULT_EXPERIMENT, scale: Scale | None = N
 
 def load_run(row: dict[str, Any], scale: Scale | None = None, device: str | torch.device | None = None) -> VAE:
     """The shipped model behind a results row, checked against the row (:func:`check_row`)."""
-    spec = RunSpec(row["decoder"], row["dataset"].split(" ")[0], row["variant"] or "", float(row["beta"]))
-    path = checkpoint_path(spec, int(row["seed"]), scale, shipped=True)
+    s = scale or current_scale()
+    size = int(row["image_size"])
+    spec = RunSpec(row["decoder"], row["dataset"].split(" ")[0], row["variant"] or "", float(row["beta"]),
+                   image_size=size if size != s.image_size else None)
+    path = checkpoint_path(spec, int(row["seed"]), s, shipped=True)
     vae, payload = load_checkpoint(path, device=device if device is not None else default_device())
     check_row(row, payload, path)
     return vae

@@ -78,6 +78,12 @@ def test_variants_and_run_names():
     spec = experiments.RunSpec("sbd", variant="shuffled-coords", beta=2.0)
     assert experiments.run_name(spec, 3, scale=QUICK) == "circles-xy_sbd-shuffled-coords_beta2_s3_quick"
     assert experiments.run_name("sbd", 0, scale=QUICK) == "circles-xy_sbd_s0_quick"
+    tiny = experiments.RunSpec("sbd", "circles/xyh_tiny", image_size=64)
+    assert experiments.run_name(tiny, 1, scale=QUICK) == "circles-xyh_tiny-64px_sbd_s1_quick"
+    assert experiments.scaled_dataset(tiny, QUICK).image_size == 64
+    assert experiments.build_vae(tiny, experiments.scaled_dataset(tiny, QUICK), QUICK).image_size == 64
+    # at a scale whose images are already 64 px the name carries no size
+    assert experiments.run_name(tiny, 1, scale=scale("paper")) == "circles-xyh_tiny_sbd_s1_paper"
 
 
 def test_experiment_trains_populations_into_runs_and_never_into_data(tmp_path, monkeypatch):
