@@ -7,7 +7,9 @@ gives it a title and axis labels, and writes ``figures/<save>.png`` when ``save`
 
 Models are passed as ``{key: vae}`` dicts. A key that is a decoder name (``"deconv"``,
 ``"sbd"``, ``"coordconv"``) gets that decoder's label; any other key (e.g. ``"sbd seed 3"``)
-is shown as written, in the colour of ``vae.config["decoder"]``.
+is shown as written, in the colour of ``vae.config["decoder"]``. An ablation variant's key is
+``decoder/variant`` (``"sbd/shuffled-coords"``, :func:`model_key`): its decoder's colour,
+lightened, so a variant reads as a member of its decoder's family.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
@@ -34,6 +37,8 @@ from sbdlib.metrics import LATENT_USED_STD, affine_r2, choose_latents, grid_affi
 COLORS: dict[str, str] = {"deconv": "#D55E00", "sbd": "#0072B2", "coordconv": "#009E73"}
 LABELS: dict[str, str] = {"deconv": "DeConv", "sbd": "Spatial Broadcast", "coordconv": "CoordConv"}
 FALLBACK_COLOR = "#555555"
+VARIANT_SEPARATOR = "/"  # model keys of ablation variants: "sbd/shuffled-coords"
+VARIANT_TINT = 0.45  # a variant's colour: its decoder's, mixed this far towards white
 
 FIGURES_DIR = Path(__file__).resolve().parents[1] / "figures"  # shipped: written only by `make figures`
 READER_FIGURES_DIR = Path(__file__).resolve().parents[1] / "runs" / "figures"  # git-ignored: everyone else
@@ -95,10 +100,18 @@ def _finish(fig: Figure, save: str | None) -> Figure:
     return fig
 
 
+def model_key(row: Mapping[str, Any]) -> str:
+    """The model of a results row: its decoder (``"sbd"``), or ``decoder/variant`` for an ablation variant."""
+    variant = row.get("variant") or ""
+    return f"{row['decoder']}{VARIANT_SEPARATOR}{variant}" if variant else str(row["decoder"])
+
+
 def decoder_name(key: str, vae: Any = None) -> str:
     """The decoder behind a model key: the key itself if it is one, else ``vae.config["decoder"]``."""
     if key in COLORS:
         return key
+    if VARIANT_SEPARATOR in key:
+        return key.split(VARIANT_SEPARATOR, 1)[0]
     config = getattr(vae, "config", None)
     if isinstance(config, dict) and "decoder" in config:
         return str(config["decoder"])
@@ -109,13 +122,21 @@ def decoder_name(key: str, vae: Any = None) -> str:
 
 
 def label_of(key: str, vae: Any = None) -> str:
-    """Display name of a model key (``"sbd"`` -> ``"Spatial Broadcast"``; other keys unchanged)."""
+    """Display name of a model key (``"sbd"`` -> ``"Spatial Broadcast"``, ``"sbd/shuffled-coords"`` ->
+    ``"Spatial Broadcast, shuffled-coords"``; other keys unchanged)."""
+    if VARIANT_SEPARATOR in key:
+        decoder, variant = key.split(VARIANT_SEPARATOR, 1)
+        return f"{LABELS.get(decoder, decoder)}, {variant.removeprefix(decoder + '-')}"
     return LABELS.get(key, key)
 
 
 def color_of(key: str, vae: Any = None) -> str:
-    """Colour of a model key: its decoder's entry of :data:`COLORS`."""
-    return COLORS.get(decoder_name(key, vae), FALLBACK_COLOR)
+    """Colour of a model key: its decoder's entry of :data:`COLORS` (lightened for a variant)."""
+    color = COLORS.get(decoder_name(key, vae), FALLBACK_COLOR)
+    if VARIANT_SEPARATOR not in key:
+        return color
+    rgb = np.asarray(to_rgb(color))
+    return to_hex(rgb + VARIANT_TINT * (1.0 - rgb))
 
 
 @torch.no_grad()
@@ -469,13 +490,13 @@ def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
 
 
-def _finite_by_decoder(rows: Iterable[Mapping[str, Any]], metric: str) -> dict[str, list[float]]:
-    """``{decoder: [finite values of metric]}`` from result rows."""
+def _finite_by_model(rows: Iterable[Mapping[str, Any]], metric: str) -> dict[str, list[float]]:
+    """``{model key: [finite values of metric]}`` from result rows (:func:`model_key`)."""
     values: dict[str, list[float]] = {}
     for row in rows:
         v = row.get(metric)
         if isinstance(v, (int, float)) and math.isfinite(v):
-            values.setdefault(str(row["decoder"]), []).append(float(v))
+            values.setdefault(model_key(row), []).append(float(v))
     return values
 
 
@@ -506,7 +527,8 @@ def _strip(ax: Axes, values: dict[str, list[float]], decoders: Sequence[str], me
                        edgecolor=color, linewidth=2, zorder=6, label=once("your run"))
         if paper and d in paper:
             ax.hlines(paper[d], x - 0.3, x + 0.3, color="black", linewidth=2.5, zorder=5, label=once(paper_label))
-    ax.set_xticks(range(len(decoders)), [f"{LABELS.get(d, d)}\n({len(values.get(d, []))} seeds)" for d in decoders])
+    ax.set_xticks(range(len(decoders)), [f"{label_of(d)}\n({len(values.get(d, []))} seeds)".replace(", ", ",\n")
+                                         for d in decoders])
     ax.set_xlim(-0.6, len(decoders) - 0.4)
     ax.set_xlabel("decoder")
     ax.set_ylabel(metric_label(metric))
@@ -517,15 +539,17 @@ def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence
                             paper: Mapping[str, Mapping[str, float]] | None = None, paper_label: str = "paper",
                             highlight: Iterable[Mapping[str, Any]] = (), decoders: Sequence[str] | None = None,
                             suptitle: str | None = None, save: str | None = None) -> Figure:
-    """Every seed of every decoder, one panel per metric: the distributions the paper's claims are about.
+    """Every seed of every model, one panel per metric: the distributions the paper's claims are about.
+
+    Rows are grouped by :func:`model_key`: by decoder, with each ablation variant a group of its own.
 
     Args:
         rows: Result rows (:func:`sbdlib.results.read_results`); non-finite values are skipped.
         metrics: Columns, one panel each (default: MIG, FactorVAE score, latents used, affine R^2).
-        paper: Optional ``{metric: {decoder: value}}`` reference values, drawn as black bars.
+        paper: Optional ``{metric: {model key: value}}`` reference values, drawn as black bars.
         paper_label: Legend text of the reference values.
         highlight: Extra rows (e.g. the pair a reader just trained), drawn as open diamonds.
-        decoders: Order of the decoders (default: deconv, sbd, coordconv, then any other).
+        decoders: Order of the model keys (default: deconv, sbd, coordconv, then variants and others, sorted).
         suptitle: Figure title (the scale and seed count belong here).
         save: File stem to write into ``figures/``, or None.
 
@@ -533,7 +557,7 @@ def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence
         The figure.
     """
     rows, highlight = list(rows), list(highlight)
-    per_metric = {m: _finite_by_decoder(rows, m) for m in metrics}
+    per_metric = {m: _finite_by_model(rows, m) for m in metrics}
     seen = {d for v in per_metric.values() for d in v}
     if not seen:
         raise ValueError(f"no finite values of {list(metrics)} in the rows")
@@ -542,8 +566,60 @@ def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(3.2, 1.3 * len(decoders) + 1.6) * len(metrics), 3.8),
                              squeeze=False)
     for ax, m in zip(axes[0], metrics):
-        _strip(ax, per_metric[m], decoders, m, (paper or {}).get(m), paper_label, _finite_by_decoder(highlight, m))
+        _strip(ax, per_metric[m], decoders, m, (paper or {}).get(m), paper_label, _finite_by_model(highlight, m))
     axes[0, 0].legend(fontsize=7, loc="best")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout()
+    return _finish(fig, save)
+
+
+def _sweep_panel(ax: Axes, rows: Sequence[Mapping[str, Any]], x: str, y: str, sweep: str) -> None:
+    """One panel of a sweep: every run a dot, the per-value medians joined in sweep order, per model."""
+    groups: dict[str, dict[float, list[tuple[float, float]]]] = {}
+    for row in rows:
+        vx, vy = row.get(x), row.get(y)
+        if all(isinstance(v, (int, float)) and math.isfinite(v) for v in (vx, vy)):
+            groups.setdefault(model_key(row), {}).setdefault(float(row[sweep]), []).append((float(vx), float(vy)))
+    if not groups:
+        raise ValueError(f"no rows with finite {x!r} and {y!r}")
+    for key in [k for k in COLORS if k in groups] + sorted(k for k in groups if k not in COLORS):
+        color, by_value = color_of(key), dict(sorted(groups[key].items()))
+        points = np.asarray([p for runs in by_value.values() for p in runs])
+        ax.scatter(points[:, 0], points[:, 1], color=color, alpha=0.45, s=18)
+        medians = np.asarray([np.median(np.asarray(runs), axis=0) for runs in by_value.values()])
+        ax.plot(medians[:, 0], medians[:, 1], "-o", color=color, markeredgecolor="black", markersize=6,
+                label=f"{label_of(key)} (median of each {sweep})")
+        for value, (mx, my) in zip(by_value, medians):
+            ax.annotate(f"{value:g}", (mx, my), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
+    ax.set_xlabel(metric_label(x))
+    ax.set_ylabel(metric_label(y))
+    ax.set_title(f"{metric_label(y)} against {metric_label(x)}", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+
+
+def plot_sweep(rows: Iterable[Mapping[str, Any]], pairs: Sequence[tuple[str, str]] = (("kl", "nll"), ("nll", "mig")),
+               *, sweep: str = "beta", suptitle: str | None = None, save: str | None = None) -> Figure:
+    """A hyperparameter sweep (Fig. 3): one panel per ``(x, y)`` pair of results columns.
+
+    Every run is a dot in its model's colour; the medians over seeds at each value of
+    ``sweep`` are joined in order and labelled with the value. The default panels are the
+    rate-distortion plane (NLL against KL) and MIG against NLL.
+
+    Args:
+        rows: Result rows (:func:`sbdlib.results.read_results`); non-finite values are skipped.
+        pairs: ``(x column, y column)`` per panel.
+        sweep: The column that was swept (default ``"beta"``).
+        suptitle: Figure title (the scale and seed count belong here).
+        save: File stem to write into ``figures/``, or None.
+
+    Returns:
+        The figure.
+    """
+    rows = list(rows)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.2), squeeze=False)
+    for ax, (x, y) in zip(axes[0], pairs):
+        _sweep_panel(ax, rows, x, y, sweep)
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()

@@ -62,6 +62,17 @@ def test_palette_is_complete_and_distinct():
     assert plots.color_of("sbd seed 3") == plots.COLORS["sbd"]
 
 
+def test_variants_are_their_own_models_in_their_decoders_colour_family():
+    key = plots.model_key(dict(decoder="sbd", variant="shuffled-coords"))
+    assert key == "sbd/shuffled-coords" and plots.model_key(dict(decoder="sbd", variant="")) == "sbd"
+    assert plots.label_of(key) == "Spatial Broadcast, shuffled-coords"
+    assert plots.label_of("sbd/sbd-depth-4") == "Spatial Broadcast, depth-4"
+    tint = plots.color_of(key)
+    assert tint not in plots.COLORS.values() and plots.decoder_name(key) == "sbd"
+    blue, light = (np.asarray(matplotlib.colors.to_rgb(c)) for c in (plots.COLORS["sbd"], tint))
+    assert np.all(light >= blue) and np.argmax(light - blue) == np.argmin(blue)  # lighter, same hue family
+
+
 def test_save_figure_writes_png(figures_dir, tmp_path_factory):
     fig, ax = plt.subplots()
     ax.plot([0, 1])
@@ -175,6 +186,26 @@ def test_seed_distributions(figures_dir):
     assert ax.get_title() and _has_axis_labels(fig) and (figures_dir / "mig.png").exists()
     with pytest.raises(ValueError):
         plots.plot_seed_distributions(rows, ("missing",))
+    shuffled = [dict(decoder="sbd", variant="shuffled-coords", mig=0.05, latents_used=9)] * 2
+    fig = plots.plot_seed_distributions(rows + shuffled, ("mig",))
+    assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == [
+        "DeConv", "Spatial Broadcast", "Spatial Broadcast,"]
+    assert "2 seeds" in fig.axes[0].get_xticklabels()[2].get_text()
+
+
+def test_sweep_draws_every_run_and_the_medians_in_order(figures_dir):
+    rows = [dict(decoder=d, variant="", beta=b, seed=s, kl=10 / b + s, nll=50 + 5 * b + s, mig=0.1 * b)
+            for d in ("deconv", "sbd") for b in (0.5, 1.0, 2.0) for s in range(3)]
+    fig = plots.plot_sweep(rows, suptitle="scale 'quick'", save="sweep")
+    assert len(fig.axes) == 2 and _has_axis_labels(fig) and (figures_dir / "sweep.png").exists()
+    ax = fig.axes[0]
+    dots = [c for c in ax.collections if len(c.get_offsets()) == 9]
+    assert len(dots) == 2  # every run of each decoder
+    line = [l for l in ax.get_lines() if l.get_color() == plots.COLORS["sbd"]][0]
+    assert line.get_xdata().tolist() == pytest.approx([21.0, 11.0, 6.0])  # median KL at beta 0.5, 1, 2
+    assert {t.get_text() for t in ax.texts} == {"0.5", "1", "2"}
+    with pytest.raises(ValueError, match="finite"):
+        plots.plot_sweep(rows, (("kl", "missing"),))
 
 
 def test_history(figures_dir):
