@@ -47,6 +47,9 @@ DEFAULT_EXPERIMENT = "circles-xy"
 EVAL_SEED = 1234                             # the held-out set and the metrics' own generator
 MAX_POPULATION = 25                          # members trained at once (bounds GPU memory)
 CHECKPOINTS_PER_RUN = 10                     # checkpoints written during a run (an exact resume point each)
+# An estimate, not a measurement of ours: issue 15's prototype trained a 50-model population at
+# about 32k images/s on one H100. No GPU was lent to measure sbdlib's own figure yet.
+PROTOTYPE_GPU_IMAGES_PER_SECOND = 32_000
 
 
 @dataclass(frozen=True)
@@ -319,6 +322,17 @@ def load_run(row: dict[str, Any], scale: Scale | None = None, device: str | torc
     vae, payload = load_checkpoint(path, device=device if device is not None else default_device())
     check_row(row, payload, path)
     return vae
+
+
+def gpu_hours_estimate(experiment: str, scale: Scale | None = None,
+                       images_per_second: float = PROTOTYPE_GPU_IMAGES_PER_SECOND) -> float:
+    """Rough GPU-hours of an experiment at ``scale``: its training images (specs x seeds x steps x
+    batch) over a population's throughput (default: the prototype's H100 figure, an estimate)."""
+    s = scale or current_scale()
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}; expected one of {sorted(EXPERIMENTS)}")
+    images = len(EXPERIMENTS[experiment]) * s.seeds * s.steps * s.batch_size
+    return images / images_per_second / 3600
 
 
 def parse_seeds(text: Sequence[str] | str) -> list[int]:

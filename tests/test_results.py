@@ -143,3 +143,14 @@ def test_markdown_summary_has_medians_and_ranges():
     lines = table.splitlines()
     assert lines[0] == "| decoder | seeds | mig | latents_used |"
     assert "| sbd | 3 | 0.300 (0.100-0.500) | 2.0 (2.0-2.0) |" in lines
+
+
+def test_gpu_hours_estimate_counts_the_training_images():
+    paper = scale("paper")
+    images = 2 * paper.seeds * paper.steps * paper.batch_size  # circles-xy: two specs
+    assert experiments.gpu_hours_estimate("circles-xy", paper, images_per_second=1000) == pytest.approx(
+        images / 1000 / 3600)
+    assert experiments.gpu_hours_estimate("beta-sweep", paper) == pytest.approx(
+        5 * experiments.gpu_hours_estimate("circles-xy", paper))
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        experiments.gpu_hours_estimate("nope")
