@@ -57,6 +57,7 @@ GEOMETRY_CMAP_B = "autumn"  # lines of constant factor_b
 GEOMETRY_CMAP_RANGE = (0.1, 0.9)  # part of each colormap used (avoids near-white ends)
 HELD_OUT_COLOR = "black"
 SMOOTHING_FRACTION = 0.02  # moving-average window of training curves, as a fraction of the run
+MAX_FIGURE_INCHES = 20.0  # wider multi-panel figures wrap into rows
 STRIP_JITTER = 0.08  # horizontal jitter of per-seed points
 JITTER_SEED = 0
 
@@ -563,10 +564,14 @@ def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence
         raise ValueError(f"no finite values of {list(metrics)} in the rows")
     if decoders is None:
         decoders = [d for d in COLORS if d in seen] + sorted(d for d in seen if d not in COLORS)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(max(3.2, 1.3 * len(decoders) + 1.6) * len(metrics), 3.8),
-                             squeeze=False)
-    for ax, m in zip(axes[0], metrics):
+    panel = max(3.2, 1.3 * len(decoders) + 1.6)
+    ncols = max(1, min(len(metrics), int(MAX_FIGURE_INCHES // panel)))
+    nrows = math.ceil(len(metrics) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel * ncols, 3.8 * nrows), squeeze=False)
+    for ax, m in zip(axes.flat, metrics):
         _strip(ax, per_metric[m], decoders, m, (paper or {}).get(m), paper_label, _finite_by_model(highlight, m))
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.remove()
     axes[0, 0].legend(fontsize=7, loc="best")
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)

@@ -191,6 +191,10 @@ def test_seed_distributions(figures_dir):
     assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == [
         "DeConv", "Spatial Broadcast", "Spatial Broadcast,"]
     assert "2 seeds" in fig.axes[0].get_xticklabels()[2].get_text()
+    models = ("deconv", "coordconv", "sbd", "sbd/shuffled-coords")
+    fig = plots.plot_seed_distributions(rows + shuffled, ("mig", "latents_used") * 2 + ("mig",), decoders=models)
+    width, height = fig.get_size_inches()
+    assert len(fig.axes) == 5 and width <= plots.MAX_FIGURE_INCHES and height > 7  # wrapped into rows
 
 
 def test_sweep_draws_every_run_and_the_medians_in_order(figures_dir):
