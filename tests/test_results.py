@@ -84,6 +84,10 @@ def test_variants_and_run_names():
     assert experiments.build_vae(tiny, experiments.scaled_dataset(tiny, QUICK), QUICK).image_size == 64
     # at a scale whose images are already 64 px the name carries no size
     assert experiments.run_name(tiny, 1, scale=scale("paper")) == "circles-xyh_tiny_sbd_s1_paper"
+    budget = experiments.RunSpec("sbd", "circles/xyh_tiny", image_size=64, course_budget=(("steps", 7), ("width", 8)))
+    course = budget.scale_for(scale("course"))
+    assert (course.steps, course.width, course.name, course.batch_size) == (7, 8, "course", scale("course").batch_size)
+    assert budget.scale_for(scale("paper")) == scale("paper") and budget.scale_for(QUICK) == QUICK
 
 
 def test_experiment_trains_populations_into_runs_and_never_into_data(tmp_path, monkeypatch):
