@@ -482,7 +482,7 @@ def plot_geometry_comparison(vaes: Mapping[str, Any], dataset: Any, factor_a: st
 
 METRIC_LABELS = {"mig": "MIG", "factor_vae": "FactorVAE score", "latents_used": "latents used",
                  "affine_r2": "affine $R^2$ of the x-y grid", "elbo": "negative ELBO (nats)", "nll": "NLL (nats)",
-                 "kl": "KL (nats)"}
+                 "kl": "KL (nats)", "beta": r"$\beta$ (KL weight)"}
 DISTRIBUTION_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2")  # rotation-sensitive first, then not
 
 
@@ -579,7 +579,7 @@ def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence
     return _finish(fig, save)
 
 
-def _sweep_panel(ax: Axes, rows: Sequence[Mapping[str, Any]], x: str, y: str, sweep: str) -> None:
+def _sweep_panel(ax: Axes, rows: Sequence[Mapping[str, Any]], x: str, y: str, sweep: str, log_x: bool) -> None:
     """One panel of a sweep: every run a dot, the per-value medians joined in sweep order, per model."""
     groups: dict[str, dict[float, list[tuple[float, float]]]] = {}
     for row in rows:
@@ -597,14 +597,17 @@ def _sweep_panel(ax: Axes, rows: Sequence[Mapping[str, Any]], x: str, y: str, sw
                 label=f"{label_of(key)} (median of each {sweep})")
         for value, (mx, my) in zip(by_value, medians):
             ax.annotate(f"{value:g}", (mx, my), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
-    ax.set_xlabel(metric_label(x))
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(metric_label(x) + (" (log scale)" if log_x else ""))
     ax.set_ylabel(metric_label(y))
     ax.set_title(f"{metric_label(y)} against {metric_label(x)}", fontsize=10)
     ax.legend(fontsize=7, loc="best")
 
 
 def plot_sweep(rows: Iterable[Mapping[str, Any]], pairs: Sequence[tuple[str, str]] = (("kl", "nll"), ("nll", "mig")),
-               *, sweep: str = "beta", suptitle: str | None = None, save: str | None = None) -> Figure:
+               *, sweep: str = "beta", log_x: Sequence[str] = ("beta",), suptitle: str | None = None,
+               save: str | None = None) -> Figure:
     """A hyperparameter sweep (Fig. 3): one panel per ``(x, y)`` pair of results columns.
 
     Every run is a dot in its model's colour; the medians over seeds at each value of
@@ -615,6 +618,7 @@ def plot_sweep(rows: Iterable[Mapping[str, Any]], pairs: Sequence[tuple[str, str
         rows: Result rows (:func:`sbdlib.results.read_results`); non-finite values are skipped.
         pairs: ``(x column, y column)`` per panel.
         sweep: The column that was swept (default ``"beta"``).
+        log_x: Columns drawn on a logarithmic x axis where they are a panel's x (beta is swept log-spaced).
         suptitle: Figure title (the scale and seed count belong here).
         save: File stem to write into ``figures/``, or None.
 
@@ -624,7 +628,7 @@ def plot_sweep(rows: Iterable[Mapping[str, Any]], pairs: Sequence[tuple[str, str
     rows = list(rows)
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.2), squeeze=False)
     for ax, (x, y) in zip(axes[0], pairs):
-        _sweep_panel(ax, rows, x, y, sweep)
+        _sweep_panel(ax, rows, x, y, sweep, x in log_x)
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()

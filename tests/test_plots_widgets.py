@@ -208,6 +208,8 @@ def test_sweep_draws_every_run_and_the_medians_in_order(figures_dir):
     line = [l for l in ax.get_lines() if l.get_color() == plots.COLORS["sbd"]][0]
     assert line.get_xdata().tolist() == pytest.approx([21.0, 11.0, 6.0])  # median KL at beta 0.5, 1, 2
     assert {t.get_text() for t in ax.texts} == {"0.5", "1", "2"}
+    fig = plots.plot_sweep(rows, (("beta", "mig"),))
+    assert fig.axes[0].get_xscale() == "log" and "log scale" in fig.axes[0].get_xlabel()
     with pytest.raises(ValueError, match="finite"):
         plots.plot_sweep(rows, (("kl", "missing"),))
 
