@@ -20,11 +20,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import re
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
@@ -36,6 +39,7 @@ from sbdlib.metrics import evaluate
 from sbdlib.models import VAE
 from sbdlib.results import read_results, write_results
 from sbdlib.scales import Scale, scale as current_scale
+from sbdlib.storage import Storage, open_storage
 from sbdlib.training import History, train_many
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -171,9 +175,25 @@ def build_vae(decoder: str | RunSpec, dataset, scale: Scale | None = None, **kwa
     return VAE(spec.decoder, channels=dataset.num_channels, image_size=dataset.image_size, width=s.width, **kwargs)
 
 
-def checkpoint_path(spec: RunSpec, seed: int, scale: Scale | None = None, *, shipped: bool = False) -> Path:
-    """Where a run's checkpoint lives: ``data/checkpoints`` (shipped) or ``runs/checkpoints``."""
-    return (CHECKPOINT_DIR if shipped else RUNS_DIR / "checkpoints") / f"{run_name(spec, seed, scale=scale)}.pt"
+def checkpoint_path(spec: RunSpec, seed: int, scale: Scale | None = None, *, shipped: bool = False,
+                    folder: str | os.PathLike | None = None) -> Path:
+    """Where a run's checkpoint lives: ``folder`` if given, else ``data/checkpoints`` (shipped) or ``runs/checkpoints``."""
+    return (Path(folder) if folder is not None else checkpoints_folder(shipped)) / checkpoint_name(spec, seed, scale)
+
+
+def checkpoints_folder(shipped: bool = False) -> Path:
+    """The default checkpoint folder: ``data/checkpoints`` (shipped) or ``runs/checkpoints``."""
+    return CHECKPOINT_DIR if shipped else RUNS_DIR / "checkpoints"
+
+
+def checkpoint_name(spec: RunSpec, seed: int, scale: Scale | None = None) -> str:
+    """A run's checkpoint file name, the same in every folder and storage: ``<run name>.pt``."""
+    return f"{run_name(spec, seed, scale=scale)}.pt"
+
+
+def config_name(spec: RunSpec, scale: Scale | None = None) -> str:
+    """A configuration's name, its runs' names without the seed (e.g. ``circles-xy_sbd_quick``)."""
+    return run_name(spec, 0, scale=scale).replace("_s0_", "_")
 
 
 def results_path(experiment: str = DEFAULT_EXPERIMENT, scale: Scale | None = None, *, shipped: bool = True) -> Path:
@@ -199,11 +219,13 @@ def _is_complete(path: Path, steps: int) -> bool:
 
 def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None = None, retrain: bool = False,
                      ship: bool = False, progress: str = "auto", device: str | torch.device | None = None,
-                     max_population: int = MAX_POPULATION) -> list[tuple[VAE, History]]:
+                     max_population: int = MAX_POPULATION, checkpoint_dir: str | os.PathLike | None = None
+                     ) -> list[tuple[VAE, History]]:
     """Train (or load) the runs of ``spec`` for ``seeds``: the missing ones as populations of at most ``max_population``.
 
     A finished checkpoint is loaded; an unfinished one (interrupted) is resumed, exactly
-    (:func:`sbdlib.training.train_many`); ``retrain`` starts every run afresh. Checkpoints go to ``runs/`` unless ``ship`` (``make results``).
+    (:func:`sbdlib.training.train_many`); ``retrain`` starts every run afresh. Checkpoints go to
+    ``checkpoint_dir`` if given, else ``runs/`` unless ``ship`` (``make results``).
 
     Returns:
         ``(vae, history)`` per seed, in order, each model in eval mode on ``device``.
@@ -211,7 +233,7 @@ def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None
     s = spec.scale_for(scale or current_scale())
     check_int(max_population, "max_population")
     device = resolve_device(device)
-    paths = [checkpoint_path(spec, seed, s, shipped=ship) for seed in seeds]
+    paths = [checkpoint_path(spec, seed, s, shipped=ship, folder=checkpoint_dir) for seed in seeds]
     for path in paths:
         _refuse_shipped(path, ship)
     ds = scaled_dataset(spec, s)
@@ -289,35 +311,147 @@ def check_row(row: dict[str, Any], payload: dict[str, Any], path: Path | str) ->
                          f"and the checkpoints come from different runs: regenerate both with `make results`")
 
 
+@dataclass(frozen=True)
+class SpecRun:
+    """What :func:`run_spec` did for one configuration.
+
+    Attributes:
+        spec: The configuration.
+        rows: One results row per seed, in seed order.
+        start_steps: Per seed, the step its checkpoint held when the call began: 0 (trained
+            from scratch), between 0 and the spec's steps (resumed), its steps (finished already:
+            only evaluated); the spec's steps are ``spec.scale_for(scale).steps``.
+    """
+
+    spec: RunSpec
+    rows: list[dict[str, Any]]
+    start_steps: tuple[int, ...]
+
+
+def _checkpoint_step(path: Path) -> int:
+    """The step a checkpoint holds (0 when there is none)."""
+    return int(read_checkpoint(path)["step"]) if path.exists() else 0
+
+
+def run_spec(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None = None, storage: Storage | str | None = None,
+             retrain: bool = False, ship: bool = False, progress: str = "auto",
+             device: str | torch.device | None = None, max_population: int = MAX_POPULATION) -> SpecRun:
+    """Train (or load, or resume) one configuration for ``seeds`` as populations, and evaluate each run into a row.
+
+    The one unit of work of a sweep: :func:`run_experiment` calls it for each spec in turn,
+    and each Ray task of :mod:`sbdlib.distributed` calls it for one spec, so both give the
+    same rows. Checkpoints go to ``storage`` (a folder or URL, :mod:`sbdlib.storage`) if given,
+    else ``runs/`` (``data/`` with ``ship``).
+    """
+    s = scale or current_scale()
+    seeds = list(seeds)
+    store = open_storage(storage) if isinstance(storage, (str, os.PathLike)) else storage
+    names = [checkpoint_name(spec, seed, s) for seed in seeds]
+    with (store.local_folder(names) if store is not None else _no_folder()) as folder:
+        paths = [checkpoint_path(spec, seed, s, shipped=ship, folder=folder) for seed in seeds]
+        start_steps = tuple(0 if retrain else _checkpoint_step(p) for p in paths)
+        runs = train_population(spec, seeds, scale=s, retrain=retrain, ship=ship, progress=progress, device=device,
+                                max_population=max_population, checkpoint_dir=folder)
+    rows = []
+    for seed, (vae, history) in zip(seeds, runs):
+        t0 = time.perf_counter()
+        metrics = evaluate_run(vae, spec, s)
+        rows.append(result_row(spec, seed, s, vae, history, metrics, time.perf_counter() - t0))
+    return SpecRun(spec, rows, start_steps)
+
+
+@contextmanager
+def _no_folder() -> Iterator[None]:
+    """No storage: :func:`train_population` picks ``runs/`` or ``data/`` itself."""
+    yield None
+
+
+def check_specs(specs: Sequence[RunSpec], scale: Scale) -> None:
+    """Build every spec's dataset and model once, so a bad dataset, variant or decoder fails before any training."""
+    if not specs:
+        raise ValueError("no configuration to run; pick an experiment of "
+                         f"{sorted(EXPERIMENTS)} (and --decoders it has)")
+    for spec in specs:
+        try:
+            with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG alone
+                build_vae(spec, scaled_dataset(spec, scale), spec.scale_for(scale))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"configuration {config_name(spec, scale)} cannot be built: {exc}") from None
+
+
+def experiment_specs(experiment: str, decoders: Sequence[str] | None = None) -> list[RunSpec]:
+    """The specs of a named experiment, optionally only those with ``decoders`` (one clear error for unknown names)."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}; expected one of {sorted(EXPERIMENTS)}")
+    specs = EXPERIMENTS[experiment]
+    if decoders is None:
+        return list(specs)
+    known = sorted({spec.decoder for spec in specs})
+    unknown = [d for d in decoders if d not in known]
+    if unknown:
+        raise ValueError(f"experiment {experiment!r} has no decoder {unknown}; its decoders are {known}")
+    return [spec for spec in specs if spec.decoder in decoders]
+
+
+def prepare_storage(storage: Storage | str | os.PathLike | None, ship: bool) -> Storage | None:
+    """The sweep's checkpoint storage, checked writable now (``None``: ``runs/``, or ``data/`` with ``ship``)."""
+    if storage is None:
+        return None
+    if ship:
+        raise ValueError("--ship writes the shipped checkpoints into data/checkpoints; --storage puts them elsewhere: "
+                         "give one or the other")
+    store = storage if isinstance(storage, Storage) else open_storage(storage)
+    store.check_writable()
+    return store
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An experiment checked and ready to run: what both the local loop and the Ray runner work from."""
+
+    scale: Scale
+    specs: list[RunSpec]
+    seeds: list[int]
+    results: Path
+    storage: Storage | None
+
+
+def plan_experiment(experiment: str, seeds: Iterable[int] | None = None, *, scale: Scale | None = None,
+                    ship: bool = False, specs: Sequence[RunSpec] | None = None,
+                    storage: Storage | str | os.PathLike | None = None) -> Plan:
+    """Resolve and check an experiment's specs, seeds, results table and storage: every bad input fails here, before any training."""
+    s = scale or current_scale()
+    specs = experiment_specs(experiment) if specs is None else list(specs)
+    seeds = list(range(s.seeds)) if seeds is None else list(seeds)
+    for seed in seeds:
+        check_int(seed, "each seed", minimum=0)
+    out = results_path(experiment, s, shipped=ship)
+    _refuse_shipped(out, ship)
+    check_specs(specs, s)
+    return Plan(s, specs, seeds, out, prepare_storage(storage, ship))
+
+
 def run_experiment(experiment: str = DEFAULT_EXPERIMENT, seeds: Iterable[int] | None = None, *,
                    scale: Scale | None = None, retrain: bool = False, ship: bool = False, progress: str = "auto",
                    device: str | torch.device | None = None, max_population: int = MAX_POPULATION,
-                   specs: Sequence[RunSpec] | None = None) -> list[dict[str, Any]]:
+                   specs: Sequence[RunSpec] | None = None, storage: Storage | str | os.PathLike | None = None
+                   ) -> list[dict[str, Any]]:
     """Train (or load) and evaluate every spec of an experiment for ``seeds`` (default ``0..scale.seeds-1``).
 
-    One population per spec; rows are written to :func:`results_path` (``runs/`` unless
-    ``ship``) after each spec, so an interrupted sweep keeps what it has.
+    One population per spec, one spec after another (:func:`run_spec`; the Ray runner,
+    :func:`sbdlib.distributed.run_experiment_on_ray`, runs the same specs side by side);
+    rows are written to :func:`results_path` (``runs/`` unless ``ship``) after each spec, so
+    an interrupted sweep keeps what it has. Checkpoints go to ``storage`` if given.
 
     Returns:
         The rows, in (spec, seed) order.
     """
-    s = scale or current_scale()
-    if specs is None:
-        if experiment not in EXPERIMENTS:
-            raise ValueError(f"unknown experiment {experiment!r}; expected one of {sorted(EXPERIMENTS)}")
-        specs = EXPERIMENTS[experiment]
-    seeds = list(range(s.seeds)) if seeds is None else list(seeds)
-    out = results_path(experiment, s, shipped=ship)
-    _refuse_shipped(out, ship)
+    plan = plan_experiment(experiment, seeds, scale=scale, ship=ship, specs=specs, storage=storage)
     rows: list[dict[str, Any]] = []
-    for spec in specs:
-        runs = train_population(spec, seeds, scale=s, retrain=retrain, ship=ship, progress=progress, device=device,
-                                max_population=max_population)
-        for seed, (vae, history) in zip(seeds, runs):
-            t0 = time.perf_counter()
-            metrics = evaluate_run(vae, spec, s)
-            rows.append(result_row(spec, seed, s, vae, history, metrics, time.perf_counter() - t0))
-        write_results(rows, out)
+    for spec in plan.specs:
+        rows.extend(run_spec(spec, plan.seeds, scale=plan.scale, storage=plan.storage, retrain=retrain, ship=ship,
+                             progress=progress, device=device, max_population=max_population).rows)
+        write_results(rows, plan.results)
     return rows
 
 
@@ -368,12 +502,8 @@ def parse_seeds(text: Sequence[str] | str) -> list[int]:
     return seeds
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Train (or load) and evaluate an experiment at ``SBDLIB_SCALE`` (or ``--scale``), one population per model.
-
-    Example, the shipped course-scale X-Y circles (``make results``):
-    ``python -m sbdlib.experiments circles-xy --scale course --seeds 0-9 --ship``
-    """
+def _parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m sbdlib.experiments``."""
     parser = argparse.ArgumentParser(prog="python -m sbdlib.experiments", description=main.__doc__.splitlines()[0])
     parser.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT, choices=sorted(EXPERIMENTS))
     parser.add_argument("--seeds", nargs="+", default=None, help="e.g. 0-9 (default: the scale's seed count)")
@@ -385,20 +515,55 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-population", type=int, default=MAX_POPULATION, help="models trained at once")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice; 1 when other jobs share the cores)")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)  # process-wide, so made here, on request, never on import
-    s = current_scale(args.scale)
-    seeds = parse_seeds(args.seeds) if args.seeds else None
-    specs = [spec for spec in EXPERIMENTS[args.experiment] if args.decoders is None or spec.decoder in args.decoders]
-    if not specs:
-        parser.error(f"no model of {args.experiment!r} has a decoder in {args.decoders}")
-    rows = run_experiment(args.experiment, seeds, scale=s, retrain=args.retrain, ship=args.ship, progress="text",
-                          device=args.device, max_population=args.max_population, specs=specs)
+    parser.add_argument("--storage", default=None, metavar="PATH_OR_URL",
+                        help="checkpoint folder, or an fsspec URL such as s3://bucket/sweep (default: runs/checkpoints)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run the configurations as Ray tasks: on the cluster at ADDRESS (HOST:PORT, ray://HOST:PORT, "
+                             "auto), or with no ADDRESS on the one running here, else a new one on this machine "
+                             "(needs pip install -e '.[distributed]')")
+    parser.add_argument("--cpus-per-task", type=int, default=1, help="with --ray: CPUs (and torch threads) per task")
+    parser.add_argument("--retries", type=int, default=3, help="with --ray: retries of a task whose worker died")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train (or load) and evaluate an experiment at ``SBDLIB_SCALE`` (or ``--scale``), one population per model.
+
+    Example, the shipped course-scale X-Y circles (``make results``):
+    ``python -m sbdlib.experiments circles-xy --scale course --seeds 0-9 --ship``; on Ray:
+    ``python -m sbdlib.experiments beta-sweep --scale paper --ray auto --storage s3://bucket/sweep``
+    """
+    args = _parser().parse_args(argv)
+    try:  # every bad input fails here, in one line, before any training
+        s = current_scale(args.scale)
+        seeds = parse_seeds(args.seeds) if args.seeds else None
+        specs = experiment_specs(args.experiment, args.decoders)
+        plan = plan_experiment(args.experiment, seeds, scale=s, ship=args.ship, specs=specs, storage=args.storage)
+        if args.ray is not None:
+            from sbdlib import distributed
+
+            if args.threads is not None:
+                raise ValueError("--threads is for local runs; with --ray give --cpus-per-task (each task's threads)")
+            distributed.require_ray()
+            distributed.check_reachable(args.ray)
+    except (ValueError, RuntimeError) as exc:
+        sys.exit(f"error: {exc}")
+    options = dict(scale=s, retrain=args.retrain, ship=args.ship, progress="text", device=args.device,
+                   max_population=args.max_population, specs=plan.specs, storage=plan.storage)
+    if args.ray is not None:
+        try:
+            rows = distributed.run_experiment_on_ray(args.experiment, plan.seeds, address=args.ray, **options,
+                                                     cpus_per_task=args.cpus_per_task, retries=args.retries)
+        except distributed.SetupError as exc:
+            sys.exit(f"error: {exc}")
+    else:
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)  # process-wide, so made here, on request, never on import
+        rows = run_experiment(args.experiment, plan.seeds, **options)
     for row in rows:
         print({k: row[k] for k in ("decoder", "variant", "beta", "seed", "elbo", "latents_used", "mig", "factor_vae",
                                    "affine_r2", "train_seconds")})
-    print(f"results: {results_path(args.experiment, s, shipped=args.ship)}")
+    print(f"results: {plan.results}")
 
 
 if __name__ == "__main__":
