@@ -177,7 +177,7 @@ def build_vae(decoder: str | RunSpec, dataset, scale: Scale | None = None, **kwa
 
 def checkpoint_path(spec: RunSpec, seed: int, scale: Scale | None = None, *, shipped: bool = False,
                     folder: str | os.PathLike | None = None) -> Path:
-    """Where a run's checkpoint lives: ``folder`` if given, else ``data/checkpoints`` (shipped) or ``runs/checkpoints``."""
+    """Where a run's checkpoint lives: ``folder`` if given, else ``data/checkpoints`` (shipped) or ``runs/``."""
     return (Path(folder) if folder is not None else checkpoints_folder(shipped)) / checkpoint_name(spec, seed, scale)
 
 
@@ -419,7 +419,7 @@ class Plan:
 def plan_experiment(experiment: str, seeds: Iterable[int] | None = None, *, scale: Scale | None = None,
                     ship: bool = False, specs: Sequence[RunSpec] | None = None,
                     storage: Storage | str | os.PathLike | None = None) -> Plan:
-    """Resolve and check an experiment's specs, seeds, results table and storage: every bad input fails here, before any training."""
+    """An experiment's specs, seeds, results table and storage, checked: bad input fails here, before any training."""
     s = scale or current_scale()
     specs = experiment_specs(experiment) if specs is None else list(specs)
     seeds = list(range(s.seeds)) if seeds is None else list(seeds)
@@ -464,13 +464,20 @@ def shipped_or_run(experiment: str = DEFAULT_EXPERIMENT, scale: Scale | None = N
     return run_experiment(experiment, scale=scale, retrain=retrain, progress=progress)
 
 
+def row_checkpoint(row: dict[str, Any], *, shipped: bool = True) -> Path:
+    """The checkpoint behind a results row: its spec (dataset options and image size included) at the row's scale."""
+    s = current_scale(row["scale"])
+    dataset, *options = row["dataset"].split(" ")
+    size = int(row["image_size"])
+    spec = RunSpec(row["decoder"], dataset, row["variant"] or "", float(row["beta"]),
+                   dataset_options=tuple(tuple(o.split("=", 1)) for o in options),
+                   image_size=size if size != s.image_size else None)
+    return checkpoint_path(spec, int(row["seed"]), s, shipped=shipped)
+
+
 def load_run(row: dict[str, Any], scale: Scale | None = None, device: str | torch.device | None = None) -> VAE:
     """The shipped model behind a results row, checked against the row (:func:`check_row`)."""
-    s = scale or current_scale()
-    size = int(row["image_size"])
-    spec = RunSpec(row["decoder"], row["dataset"].split(" ")[0], row["variant"] or "", float(row["beta"]),
-                   image_size=size if size != s.image_size else None)
-    path = checkpoint_path(spec, int(row["seed"]), s, shipped=True)
+    path = row_checkpoint(row)
     vae, payload = load_checkpoint(path, device=device if device is not None else default_device())
     check_row(row, payload, path)
     return vae
@@ -516,10 +523,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice; 1 when other jobs share the cores)")
     parser.add_argument("--storage", default=None, metavar="PATH_OR_URL",
-                        help="checkpoint folder, or an fsspec URL such as s3://bucket/sweep (default: runs/checkpoints)")
+                        help="checkpoint folder, or an fsspec URL such as s3://bucket/sweep "
+                             "(default: runs/checkpoints)")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="run the configurations as Ray tasks: on the cluster at ADDRESS (HOST:PORT, ray://HOST:PORT, "
-                             "auto), or with no ADDRESS on the one running here, else a new one on this machine "
+                        help="run the configurations as Ray tasks: on the cluster at ADDRESS (HOST:PORT, "
+                             "ray://HOST:PORT, auto), or with no ADDRESS on the one running here, else a new one here "
                              "(needs pip install -e '.[distributed]')")
     parser.add_argument("--cpus-per-task", type=int, default=1, help="with --ray: CPUs (and torch threads) per task")
     parser.add_argument("--retries", type=int, default=3, help="with --ray: retries of a task whose worker died")
