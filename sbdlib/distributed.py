@@ -81,7 +81,8 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
         raise SetupError(f"cannot reach a Ray cluster at {address} ({type(exc).__name__}: {exc}); start one "
-                              f"there with `ray start --head`, or check the address and that its port is open") from None
+                              f"there with `ray start --head`, or check the address and that its port is open"
+                              ) from None
 
 
 def connect(address: str | None) -> bool:
@@ -132,7 +133,8 @@ def task_resources(cpus_per_task: int, device: str | None, nodes: Sequence[dict[
         raise SetupError(f"--device {device!r} cannot be used on a Ray cluster; give cpu or cuda (each task gets "
                          f"its own GPU)")
     if wants_gpu and gpus == 0:
-        raise SetupError(f"--device {device} asks for GPUs but the Ray cluster has none; leave --device out or give cpu")
+        raise SetupError(f"--device {device} asks for GPUs but the Ray cluster has none; "
+                         f"leave --device out or give cpu")
     if cpus_per_task > most_cpus:
         raise SetupError(f"each task asks for {cpus_per_task} CPUs but the largest node of the Ray cluster has "
                          f"{most_cpus:g}; lower --cpus-per-task")
@@ -166,7 +168,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _collect(refs: dict, out: Path, scale: Scale) -> list[dict[str, Any]]:
-    """Wait for every task; after each, write the finished specs' rows in spec order; raise once at the end if any failed."""
+    """Wait for every task, writing the finished specs' rows in spec order after each; raise at the end on failures."""
     ray = require_ray()
     runs: dict[int, SpecRun] = {}
     failed: dict[int, str] = {}

@@ -88,7 +88,8 @@ class Storage:
             raise ValueError(f"storage {self.location} cannot be written ({type(exc).__name__}: {exc}); give "
                              f"--storage a folder or URL this machine (and every Ray node) can write") from None
         if not ok:
-            raise ValueError(f"storage {self.location} did not give back what was written to it; give another --storage")
+            raise ValueError(f"storage {self.location} did not give back what was written to it; "
+                             f"give another --storage")
 
     def remove(self, names: Sequence[str]) -> None:
         """Delete these checkpoints (a retrain starts afresh; done once, before any task, so a retry resumes)."""
