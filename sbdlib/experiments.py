@@ -352,6 +352,10 @@ def run_spec(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None = None,
         start_steps = tuple(0 if retrain else _checkpoint_step(p) for p in paths)
         runs = train_population(spec, seeds, scale=s, retrain=retrain, ship=ship, progress=progress, device=device,
                                 max_population=max_population, checkpoint_dir=folder)
+    stopped = [seed for seed, (_, history) in zip(seeds, runs) if history.interrupted]
+    if stopped:  # a stopped sweep stops: no rows for half-trained runs, no next configuration
+        raise KeyboardInterrupt(f"{config_name(spec, s)} interrupted (seeds {stopped}); every checkpoint is saved, "
+                                f"so the same command resumes exactly")
     rows = []
     for seed, (vae, history) in zip(seeds, runs):
         t0 = time.perf_counter()
@@ -567,7 +571,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         if args.threads is not None:
             torch.set_num_threads(args.threads)  # process-wide, so made here, on request, never on import
-        rows = run_experiment(args.experiment, plan.seeds, **options)
+        try:
+            rows = run_experiment(args.experiment, plan.seeds, **options)
+        except KeyboardInterrupt as exc:
+            sys.exit(f"stopped: {exc or 'interrupted'}")
     for row in rows:
         print({k: row[k] for k in ("decoder", "variant", "beta", "seed", "elbo", "latents_used", "mig", "factor_vae",
                                    "affine_r2", "train_seconds")})

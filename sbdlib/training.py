@@ -298,6 +298,7 @@ def _resume(member: _Member, resume: bool) -> dict | None:
     if "objective" in state and state["objective"]:
         member.objective.load_state_dict(state["objective"])
     member.history, member.start = History.from_dict(state["history"]), int(state["step"])
+    member.history.interrupted = False  # the flag says how the last segment ended; this one has not ended yet
     member.generator_state = state.get("generator")
     return state["optimizer"]
 

@@ -111,6 +111,11 @@ def test_interrupt_keeps_every_member_and_saves(tmp_path, engine):
     for vae, old, path in zip(population, before, paths):
         assert any(not torch.equal(a, b) for a, b in zip(vae.parameters(), old.parameters()))
         assert read_checkpoint(path)["step"] == 4
+    # resumed to the end, the runs are no longer interrupted, in memory and on disk
+    hs = train_many(members("deconv", [0, 1]), DATA, seeds=[0, 1], steps=6, batch_size=4, progress="none",
+                    population=engine, checkpoints=paths, resume=True)
+    assert not any(h.interrupted for h in hs) and [len(h) for h in hs] == [6, 6]
+    assert not any(read_checkpoint(path)["history"]["interrupted"] for path in paths)
 
 
 def test_resume_is_exact(tmp_path):

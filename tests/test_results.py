@@ -176,3 +176,27 @@ def test_row_checkpoint_rebuilds_the_runs_name_from_its_row():
         experiments.RUNS_DIR / "checkpoints" / "circles-xy_hole-center_sbd_beta2.8_s2_course.pt")
     tiny = dict(base, dataset="circles/xyh_tiny", image_size=64, variant="shuffled-coords")
     assert experiments.row_checkpoint(tiny).name == "circles-xyh_tiny-64px_sbd-shuffled-coords_s2_course.pt"
+
+
+def test_an_interrupted_sweep_stops_and_writes_no_rows_for_half_trained_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    real = experiments.scaled_dataset
+
+    def interrupting(spec, scale=None):  # Ctrl-C after a few batches of the first configuration
+        ds = real(spec, scale)
+        stream = ds.stream
+
+        def stop_after_three(batch_size, seed=0, device=None, skip=0):
+            for k, batch in enumerate(stream(batch_size, seed=seed, device=device, skip=skip)):
+                if k == 3:
+                    raise KeyboardInterrupt
+                yield batch
+        ds.stream = stop_after_three
+        return ds
+
+    monkeypatch.setattr(experiments, "scaled_dataset", interrupting)
+    with pytest.raises(KeyboardInterrupt, match="circles-xy_deconv_quick interrupted.*resumes exactly"):
+        experiments.run_experiment("circles-xy", [0], scale=QUICK, progress="none")
+    assert not (tmp_path / "runs" / "results" / "circles-xy_quick.csv").exists()
+    assert read_checkpoint(tmp_path / "runs" / "checkpoints" / "circles-xy_deconv_s0_quick.pt")["step"] == 3
+    assert not (tmp_path / "runs" / "checkpoints" / "circles-xy_sbd_s0_quick.pt").exists()
