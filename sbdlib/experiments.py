@@ -123,6 +123,10 @@ def variant_options(variant: str, width: int) -> dict[str, Any]:
 
 SMALL_OBJECT_IMAGE_SIZE = 64  # 0.075 x 64 = 4.8 px: the tiny circle is several pixels wide (2.4 px at 32)
 SMALL_OBJECT_COURSE_BUDGET = (("steps", 1000), ("width", 16))  # what 2 CPU cores afford at 64 px
+# (decoder, variant kind, values) beside the defaults (SBD 3 layers, DeConv 5, no MLP, no upscale);
+# DeConv depth 6 needs 64 px images and 3 upscales a 4-layer SBD, so both are left out for now.
+SPRITE_ABLATIONS = (("sbd", "sbd-depth", (2, 4, 5)), ("deconv", "deconv-depth", (3, 4)), ("sbd", "sbd-mlp", (1, 2, 3)),
+                    ("sbd", "sbd-upscale", (1, 2)))
 BETAS = (0.4, 0.77, 1.5, 2.8, 5.4)  # the paper's log-spaced range (Fig. 3: 0.4 .. 5.4), beta 1 is circles-xy
 
 EXPERIMENTS: dict[str, list[RunSpec]] = {
@@ -138,6 +142,14 @@ EXPERIMENTS: dict[str, list[RunSpec]] = {
     "small-objects": [RunSpec(d, f"circles/xyh_{size}", image_size=SMALL_OBJECT_IMAGE_SIZE,
                               course_budget=SMALL_OBJECT_COURSE_BUDGET)
                       for size in ("small", "tiny") for d in ("deconv", "sbd")],
+    # Issue 12, not yet trained: colored sprites (Tables 5, 6), their ablations (Tables 5, 6, 7, 10:
+    # SBD depth, DeConv depth, pre-broadcast MLP, stride-2 upscales), and App. H's held-out regions
+    # and half-blank set.
+    "sprites": [RunSpec(d, "sprites") for d in ("deconv", "sbd")],
+    "sprites-ablations": [RunSpec(d, "sprites", variant=f"{kind}-{n}") for d, kind, ns in SPRITE_ABLATIONS for n in ns],
+    "generalisation": [RunSpec(d, f"circles/{name}", dataset_options=(("hole", hole),))
+                       for name in ("xy", "xh", "rg") for hole in ("center", "corner") for d in ("deconv", "sbd")]
+                      + [RunSpec(d, "circles/xy", dataset_options=(("blank_fraction", 0.5),)) for d in ("deconv", "sbd")],
 }
 
 

@@ -200,3 +200,13 @@ def test_an_interrupted_sweep_stops_and_writes_no_rows_for_half_trained_runs(tmp
     assert not (tmp_path / "runs" / "results" / "circles-xy_quick.csv").exists()
     assert read_checkpoint(tmp_path / "runs" / "checkpoints" / "circles-xy_deconv_s0_quick.pt")["step"] == 3
     assert not (tmp_path / "runs" / "checkpoints" / "circles-xy_sbd_s0_quick.pt").exists()
+
+
+@pytest.mark.parametrize("experiment", sorted(experiments.EXPERIMENTS))
+def test_every_experiment_builds_at_every_scale(experiment):
+    """Each spec of each experiment makes its dataset and model at quick, course and paper scale."""
+    specs = experiments.EXPERIMENTS[experiment]
+    names = [experiments.config_name(spec, QUICK) for spec in specs]
+    assert len(set(names)) == len(names)  # no two configurations share checkpoint names
+    for name in ("quick", "course", "paper"):
+        experiments.check_specs(specs, scale(name))
