@@ -504,9 +504,7 @@ def gpu_hours_estimate(experiment: str, scale: Scale | None = None,
     """Rough GPU-hours of an experiment at ``scale``: its training images (specs x seeds x steps x
     batch) over a population's throughput (default: the prototype's H100 figure, an estimate)."""
     s = scale or current_scale()
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {experiment!r}; expected one of {sorted(EXPERIMENTS)}")
-    images = len(EXPERIMENTS[experiment]) * s.seeds * s.steps * s.batch_size
+    images = sum(s.seeds * spec.scale_for(s).steps * s.batch_size for spec in experiment_specs(experiment))
     return images / images_per_second / 3600
 
 
