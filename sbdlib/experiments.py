@@ -37,6 +37,8 @@ from sbdlib.data import get_dataset
 from sbdlib.devices import default_device, resolve_device
 from sbdlib.metrics import evaluate
 from sbdlib.models import VAE
+from sbdlib.objectives import (FACTOR_VAE_BATCH_SIZE, FACTOR_VAE_DISC_LR, FACTOR_VAE_GAMMA, FACTOR_VAE_LR,
+                               FactorVAE)
 from sbdlib.results import read_results, write_results
 from sbdlib.scales import Scale, scale as current_scale
 from sbdlib.storage import Storage, open_storage
@@ -69,6 +71,13 @@ class RunSpec:
         dataset_options: Extra dataset arguments as sorted ``(key, value)`` pairs (e.g. holes).
         image_size: Image side for this spec, overriding the scale's (``None``: the scale's);
             small objects need more pixels than the course's 32 (notebook 08).
+        course_budget: ``(Scale field, value)`` pairs applied at the course scale only
+            (:meth:`scale_for`).
+        paper_settings: ``(Scale field, value)`` pairs applied at the paper scale only: the
+            paper's own settings where they differ from circles' (sprites: 1.5e6 steps; FactorVAE:
+            1e6 steps at lr 1e-4 and batch 32, App. A).
+        gamma: FactorVAE's total-correlation weight; ``0`` trains the (beta-)VAE ELBO.
+        architecture: ``"table1"`` (the paper's default) or ``"table2"`` (its FactorVAE runs).
     """
 
     decoder: str
@@ -78,27 +87,42 @@ class RunSpec:
     dataset_options: tuple = field(default=())
     image_size: int | None = None
     course_budget: tuple = field(default=())
+    paper_settings: tuple = field(default=())
+    gamma: float = 0.0
+    architecture: str = "table1"
 
     def size(self, scale: Scale) -> int:
         """The image side this spec trains at: its own ``image_size``, else the scale's."""
         return self.image_size or scale.image_size
 
     def scale_for(self, scale: Scale) -> Scale:
-        """The settings this spec trains with: the scale's, with ``course_budget`` applied at the course scale.
+        """The settings this spec trains with: the scale's, with ``course_budget`` (course) or ``paper_settings`` (paper).
 
         ``course_budget`` holds ``(Scale field, value)`` pairs that shrink an expensive spec to
         what a 2-core CPU affords (e.g. 64 px images at width 16 for 1,000 steps); every other
         scale, the paper's above all, trains it with its own settings. The results rows record
         the width and steps each run really had.
         """
-        if scale.name != "course" or not self.course_budget:
-            return scale
-        return dataclasses.replace(scale, **dict(self.course_budget))
+        changes = {"course": self.course_budget, "paper": self.paper_settings}.get(scale.name, ())
+        return dataclasses.replace(scale, **dict(changes)) if changes else scale
 
     @property
     def objective(self) -> str:
-        """The results table's ``objective``: ``"vae"`` at beta 1, else ``"beta-vae"``."""
+        """The results table's ``objective``: ``"factorvae"`` (gamma > 0), ``"vae"`` at beta 1, else ``"beta-vae"``."""
+        if self.gamma:
+            return "factorvae"
         return "vae" if self.beta == 1.0 else "beta-vae"
+
+    def objectives(self, vaes: Sequence[VAE], scale: Scale) -> list | None:
+        """The training objectives of ``vaes`` (``None``: the ELBO), one FactorVAE each when ``gamma`` > 0.
+
+        The discriminator's learning rate keeps the paper's ratio to the VAE's (2e-5 to 1e-4):
+        at the paper scale it is the paper's 2e-5, at the course's lr 1e-3 it is 2e-4.
+        """
+        if not self.gamma:
+            return None
+        disc_lr = scale.lr * FACTOR_VAE_DISC_LR / FACTOR_VAE_LR
+        return [FactorVAE(vae.latent_dim, gamma=self.gamma, disc_lr=disc_lr) for vae in vaes]
 
 
 def variant_options(variant: str, width: int) -> dict[str, Any]:
@@ -122,12 +146,27 @@ def variant_options(variant: str, width: int) -> dict[str, Any]:
 
 
 SMALL_OBJECT_IMAGE_SIZE = 64  # 0.075 x 64 = 4.8 px: the tiny circle is several pixels wide (2.4 px at 32)
-SMALL_OBJECT_COURSE_BUDGET = (("steps", 1000), ("width", 16))  # what 2 CPU cores afford at 64 px
+# What 2 CPU cores afford for the experiments of notebooks 08, 10, 11 and 12 (over 100 runs):
+# at the course's width 32 one SBD step took 380 ms at 64 px and 198 ms on colored sprites at
+# 32 px; at width 16 it takes 49 ms (sprites, 32 px). Applied at the course scale only.
+LEAN_COURSE_BUDGET = (("steps", 1000), ("width", 16))
+SPRITES_PAPER_STEPS = 1_500_000  # Table 4: colored sprites
+FACTOR_VAE_PAPER_SETTINGS = (("steps", 1_000_000), ("lr", FACTOR_VAE_LR), ("batch_size", FACTOR_VAE_BATCH_SIZE))
 # (decoder, variant kind, values) beside the defaults (SBD 3 layers, DeConv 5, no MLP, no upscale);
 # DeConv depth 6 needs 64 px images and 3 upscales a 4-layer SBD, so both are left out for now.
 SPRITE_ABLATIONS = (("sbd", "sbd-depth", (2, 4, 5)), ("deconv", "deconv-depth", (3, 4)), ("sbd", "sbd-mlp", (1, 2, 3)),
                     ("sbd", "sbd-upscale", (1, 2)))
 BETAS = (0.4, 0.77, 1.5, 2.8, 5.4)  # the paper's log-spaced range (Fig. 3: 0.4 .. 5.4), beta 1 is circles-xy
+HOLE_SETS = ("xy", "xh", "rg")       # App. H: the circle sets with a held-out quarter
+HOLES = ("center", "corner")
+BLANK_FRACTION = 0.5                 # App. H: half of the images have no object
+
+
+def _sprites(decoder: str, **kwargs: Any) -> RunSpec:
+    """A colored-sprites spec: the lean course budget, the paper's 1.5e6 steps at the paper scale."""
+    kwargs.setdefault("paper_settings", (("steps", SPRITES_PAPER_STEPS),))
+    return RunSpec(decoder, "sprites", course_budget=LEAN_COURSE_BUDGET, **kwargs)
+
 
 EXPERIMENTS: dict[str, list[RunSpec]] = {
     # Notebooks 03-06: the X-Y circles, both decoders.
@@ -137,19 +176,21 @@ EXPERIMENTS: dict[str, list[RunSpec]] = {
     # App. E and App. B: the CoordConv VAE and the SBD with its coordinate maps shuffled once.
     "coordinates": [RunSpec("coordconv"), RunSpec("sbd", variant="shuffled-coords")],
     # App. D: X-Y-H circles of diameter 0.1 and 0.075, at 64 px so a tiny circle is 4.8 px across.
-    # The course scale trains them at width 16 for 1,000 steps: at 64 px and width 32 one SBD
-    # step took 380 ms on 2 cores, 13 min per run at 2,000 steps.
     "small-objects": [RunSpec(d, f"circles/xyh_{size}", image_size=SMALL_OBJECT_IMAGE_SIZE,
-                              course_budget=SMALL_OBJECT_COURSE_BUDGET)
+                              course_budget=LEAN_COURSE_BUDGET)
                       for size in ("small", "tiny") for d in ("deconv", "sbd")],
-    # Issue 12, not yet trained: colored sprites (Tables 5, 6), their ablations (Tables 5, 6, 7, 10:
-    # SBD depth, DeConv depth, pre-broadcast MLP, stride-2 upscales), and App. H's held-out regions
-    # and half-blank set.
-    "sprites": [RunSpec(d, "sprites") for d in ("deconv", "sbd")],
-    "sprites-ablations": [RunSpec(d, "sprites", variant=f"{kind}-{n}") for d, kind, ns in SPRITE_ABLATIONS for n in ns],
-    "generalisation": [RunSpec(d, f"circles/{name}", dataset_options=(("hole", hole),))
-                       for name in ("xy", "xh", "rg") for hole in ("center", "corner") for d in ("deconv", "sbd")]
-                      + [RunSpec(d, "circles/xy", dataset_options=(("blank_fraction", 0.5),)) for d in ("deconv", "sbd")],
+    # Tables 5 and 6's default rows: colored sprites, both decoders.
+    "sprites": [_sprites(d) for d in ("deconv", "sbd")],
+    # Tables 5, 6, 7, 10: SBD depth, DeConv depth, pre-broadcast MLP, stride-2 upscales.
+    "sprites-ablations": [_sprites(d, variant=f"{kind}-{n}") for d, kind, ns in SPRITE_ABLATIONS for n in ns],
+    # App. H: X-Y, X-H, R-G circles with a held-out quarter (centre, corner), and the half-blank X-Y set.
+    "generalisation": [RunSpec(d, f"circles/{name}", dataset_options=(("hole", hole),), course_budget=LEAN_COURSE_BUDGET)
+                       for name in HOLE_SETS for hole in HOLES for d in ("deconv", "sbd")]
+                      + [RunSpec(d, "circles/xy", dataset_options=(("blank_fraction", BLANK_FRACTION),),
+                                 course_budget=LEAN_COURSE_BUDGET) for d in ("deconv", "sbd")],
+    # Table 2: FactorVAE (gamma 35) on colored sprites with its own architectures, both decoders.
+    "factorvae": [_sprites(d, gamma=FACTOR_VAE_GAMMA, architecture="table2", paper_settings=FACTOR_VAE_PAPER_SETTINGS)
+                  for d in ("deconv", "sbd")],
 }
 
 
@@ -165,6 +206,7 @@ def run_name(decoder: str | RunSpec, seed: int, dataset: str = DEFAULT_DATASET, 
     size = f"-{spec.image_size}px" if spec.size(s) != s.image_size else ""
     model = spec.decoder if not spec.variant else f"{spec.decoder}-{spec.variant.removeprefix(spec.decoder + '-')}"
     beta = "" if spec.beta == 1.0 else f"_beta{spec.beta:g}"
+    beta += f"_factorvae-g{spec.gamma:g}" if spec.gamma else ""
     options = "".join(f"_{k}-{v}" for k, v in spec.dataset_options)
     return f"{_slug(spec.dataset)}{size}{options}_{model}{beta}_s{seed}_{s.name}"
 
@@ -181,6 +223,7 @@ def build_vae(decoder: str | RunSpec, dataset, scale: Scale | None = None, **kwa
     spec = decoder if isinstance(decoder, RunSpec) else RunSpec(decoder)
     kwargs.setdefault("likelihood", s.likelihood)
     kwargs.setdefault("beta", spec.beta)
+    kwargs.setdefault("architecture", spec.architecture)
     options = variant_options(spec.variant, s.width)
     if options:
         kwargs.setdefault("decoder_kwargs", options)
@@ -260,7 +303,7 @@ def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None
             vaes.append(build_vae(spec, ds, s))
         label = f"{run_name(spec, 0, scale=s).replace('_s0_', ' ')}: seeds {[seeds[i] for i in chunk]}"
         train_many(vaes, ds, seeds=[seeds[i] for i in chunk], steps=s.steps, batch_size=s.batch_size, lr=s.lr,
-                   device=device, checkpoints=[paths[i] for i in chunk], resume=True, progress=progress, title=label,
+                   objective=spec.objectives(vaes, s), device=device, checkpoints=[paths[i] for i in chunk], resume=True, progress=progress, title=label,
                    checkpoint_every=max(1, s.steps // CHECKPOINTS_PER_RUN))
     out = []
     for path in paths:

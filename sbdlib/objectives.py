@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from sbdlib.models import VAE, Discriminator
 
 FACTOR_VAE_GAMMA = 35.0       # the paper's gamma for colored sprites
+FACTOR_VAE_LR = 1e-4          # the VAE's learning rate in the paper's FactorVAE runs (App. A)
 FACTOR_VAE_DISC_LR = 2e-5     # discriminator learning rate (paper-facts, App. A)
+FACTOR_VAE_BATCH_SIZE = 32    # the paper's FactorVAE batch (two halves of 16)
 FACTOR_VAE_DISC_BETAS = (0.5, 0.9)  # Kim & Mnih's Adam betas for the discriminator
 
 
