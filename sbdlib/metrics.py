@@ -622,6 +622,87 @@ def grid_affine_r2(vae: Any, dataset: Any, factor_a: str = "x", factor_b: str = 
     return affine_r2(factors[:, [ia, ib]].numpy(), mean[:, latents].numpy()), latents
 
 
+def hole_reconstruction_error(vae: Any, dataset: Any, factor_a: str, factor_b: str, *, n: int = AFFINE_GRID
+                              ) -> dict[str, float]:
+    """Mean squared reconstruction error per pixel of the ``n x n`` grid, inside the held-out hole and outside it.
+
+    App. H's generalisation test in one pair of numbers: the hole's images were never seen in
+    training, so a decoder that composes its factors reconstructs them about as well as the
+    rest (``ratio`` near 1), and one that memorised the training region does worse inside.
+    Reconstructions decode the posterior mean (:meth:`sbdlib.models.VAE.reconstruct`).
+
+    Args:
+        vae: Has ``encode`` and ``decode_image``.
+        dataset: A :class:`sbdlib.data.FactorDataset` with a hole over ``(factor_a, factor_b)``.
+        factor_a: First factor of the hole.
+        factor_b: Second factor of the hole.
+        n: Grid values per factor.
+
+    Returns:
+        ``{"inside", "outside", "ratio"}``: mean errors over the grid points in and out of
+        the hole, and inside / outside.
+    """
+    if getattr(dataset, "hole", None) is None:
+        raise ValueError(f"{getattr(dataset, 'name', 'the dataset')} has no held-out hole; build it with "
+                         f"hole='center' or hole='corner' (e.g. get_dataset('circles/xy', hole='center'))")
+    images, _, held_out = dataset.grid(factor_a, factor_b, n, n)
+    mean, _ = posterior(vae, images)
+    device = module_device(vae)
+    with torch.no_grad():
+        recon = torch.cat([vae.decode_image(mean[i:i + MAX_CHUNK].to(device)).float().cpu()
+                           for i in range(0, len(mean), MAX_CHUNK)])
+    error = ((recon - images) ** 2).flatten(1).mean(1).double()
+    inside, outside = float(error[held_out].mean()), float(error[~held_out].mean())
+    return {"inside": inside, "outside": outside, "ratio": inside / outside if outside > 0 else math.nan}
+
+
+def best_threshold_accuracy(codes: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """Per latent, the accuracy of the best single threshold on it at telling two classes apart.
+
+    Args:
+        codes: ``[N, D]`` posterior means.
+        labels: ``[N]`` binary labels (0 / 1).
+
+    Returns:
+        ``[D]`` accuracies in [0.5, 1] (either side of the threshold may be class 1).
+    """
+    codes = _check_codes(codes)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != len(codes) or not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be [N] zeros and ones with N = {len(codes)}, got shape {labels.shape}")
+    order = np.argsort(codes, axis=0, kind="stable")
+    ones = labels[order].astype(np.int64)              # [N, D]: labels sorted by each latent
+    ones_below = np.vstack([np.zeros((1, codes.shape[1]), np.int64), np.cumsum(ones, axis=0)])  # [N+1, D]
+    below = np.arange(len(codes) + 1)[:, None]
+    # Predict 1 above the threshold: correct = zeros below + ones above.
+    correct = (below - ones_below) + (ones.sum(0) - ones_below)
+    accuracy = correct.max(0) / len(codes)
+    return np.maximum(accuracy, 1.0 - correct.min(0) / len(codes))
+
+
+def presence_latent(vae: Any, dataset: Any, *, eval_size: int, seed: int = 1234) -> dict[str, Any]:
+    """On a set with blank images, the latent that codes presence, and how cleanly (App. H).
+
+    Encodes ``dataset.eval_set(eval_size, seed)`` and, per latent, finds the single threshold
+    on its posterior mean that best separates blank images from drawn ones
+    (:func:`best_threshold_accuracy`). The paper reports that the SBD dedicates one latent to
+    presence; such a latent scores near 1 and the others near the majority class's share.
+
+    Returns:
+        ``{"latent": d, "accuracy": a, "accuracies": [D] array, "mean_std": [D] mean posterior std}``.
+    """
+    if "present" not in getattr(dataset, "factor_names", ()):
+        raise ValueError(f"{getattr(dataset, 'name', 'the dataset')} has no 'present' factor; build it with "
+                         f"blank_fraction > 0 (e.g. get_dataset('circles/xy', blank_fraction=0.5))")
+    images, factors, _ = dataset.eval_set(check_int(eval_size, "eval_size"), seed)
+    mean, logvar = posterior(vae, images)
+    present = factors[:, dataset.factor_index("present")].round().long().numpy()
+    accuracies = best_threshold_accuracy(mean.numpy(), present)
+    best = int(np.argmax(accuracies))
+    return {"latent": best, "accuracy": float(accuracies[best]), "accuracies": accuracies,
+            "mean_std": mean_posterior_std(logvar).numpy()}
+
+
 def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: int, seed: int = 1234,
              factor_vae: dict | None = None, batch_size: int = MAX_CHUNK) -> dict:
     """One results row for a trained VAE, the columns of the paper's tables.

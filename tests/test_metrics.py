@@ -379,3 +379,86 @@ def test_affine_r2_ignores_rotation_and_rejects_bad_shapes() -> None:
     assert affine_r2(factors, factors @ rotation * 3.0 + 1.0) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="N >= 3"):
         affine_r2(factors, factors[:10])
+
+
+# ------------------------------------------------------------- generalisation (App. H)
+
+
+class PixelVAE(torch.nn.Module):
+    """z = the image's pixels; decoding returns them, blanked where the object's centroid lies in ``box``."""
+
+    def __init__(self, box: tuple[tuple[float, float], ...] | None = None) -> None:
+        super().__init__()
+        self.box = box
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # a parameter, so the module has a device
+        self.shape: tuple[int, ...] = ()
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pixels [B, C*H*W], zeros)."""
+        self.shape = tuple(x.shape[1:])
+        z = x.flatten(1)
+        return z, torch.zeros_like(z)
+
+    def decode_image(self, z: torch.Tensor) -> torch.Tensor:
+        """The pixels back, zeroed for objects centred in the box."""
+        images = z.reshape(-1, *self.shape).clone()
+        if self.box is not None:
+            mass = images.sum(1)                                     # [B, H, W]
+            side = mass.shape[-1]
+            coords = (torch.arange(side) + 0.5) / side
+            cx = (mass.sum(1) * coords).sum(1) / mass.sum((1, 2))
+            cy = (mass.sum(2) * coords).sum(1) / mass.sum((1, 2))
+            (x0, x1), (y0, y1) = self.box
+            inside = (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
+            images[inside] = 0.0
+        return images
+
+
+def test_hole_reconstruction_error_separates_a_decoder_that_fails_inside_the_hole() -> None:
+    from sbdlib.data import get_dataset
+    from sbdlib.metrics import hole_reconstruction_error
+
+    data = get_dataset("circles/xy", hole="center", image_size=32)
+    perfect = hole_reconstruction_error(PixelVAE(), data, "x", "y", n=8)
+    assert perfect["inside"] == 0.0 and perfect["outside"] == 0.0
+    failing = hole_reconstruction_error(PixelVAE(data.hole_box), data, "x", "y", n=8)
+    assert failing["outside"] == 0.0 and failing["inside"] > 0.01
+    with pytest.raises(ValueError, match="no held-out hole"):
+        hole_reconstruction_error(PixelVAE(), get_dataset("circles/xy", image_size=32), "x", "y", n=4)
+
+
+def test_best_threshold_accuracy_by_hand_and_for_either_direction() -> None:
+    from sbdlib.metrics import best_threshold_accuracy
+
+    codes = np.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0], [3.0, 0.0]])
+    labels = np.array([0, 1, 0, 1])
+    # Column 0: best split after the first value: 1 zero below + 2 ones above = 3 of 4.
+    # Column 1 is column 0 reversed: the same accuracy with class 1 below the threshold.
+    assert best_threshold_accuracy(codes, labels).tolist() == [0.75, 0.75]
+    assert best_threshold_accuracy(np.array([[5.0], [4.0], [1.0]]), np.array([0, 0, 1])).tolist() == [1.0]
+    with pytest.raises(ValueError, match="zeros and ones"):
+        best_threshold_accuracy(codes, np.array([0, 1, 2, 1]))
+
+
+def test_presence_latent_finds_the_latent_that_codes_blank_images() -> None:
+    from sbdlib.data import get_dataset
+    from sbdlib.metrics import presence_latent
+
+    class BrightnessInLatent2(torch.nn.Module):
+        """Latent 2 = mean brightness (0 for a blank image), the others noise."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+        def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            noise = torch.randn(len(x), 4, generator=torch.Generator().manual_seed(0))
+            noise[:, 2] = x.flatten(1).mean(1)
+            return noise, torch.zeros_like(noise)
+
+    data = get_dataset("circles/xy", blank_fraction=0.5, image_size=32)
+    found = presence_latent(BrightnessInLatent2(), data, eval_size=400)
+    assert found["latent"] == 2 and found["accuracy"] == 1.0
+    assert np.delete(found["accuracies"], 2).max() < 0.7
+    with pytest.raises(ValueError, match="no 'present' factor"):
+        presence_latent(BrightnessInLatent2(), get_dataset("circles/xy", image_size=32), eval_size=10)
