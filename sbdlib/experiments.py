@@ -524,13 +524,17 @@ def shipped_or_run(experiment: str = DEFAULT_EXPERIMENT, scale: Scale | None = N
 
 
 def row_checkpoint(row: dict[str, Any], *, shipped: bool = True) -> Path:
-    """The checkpoint behind a results row: its spec (dataset options and image size included) at the row's scale."""
+    """The checkpoint behind a results row: its spec (dataset options, image size, objective) at the row's scale.
+
+    A ``factorvae`` row is taken to have the course's one gamma (:data:`FACTOR_VAE_GAMMA`).
+    """
     s = current_scale(row["scale"])
     dataset, *options = row["dataset"].split(" ")
     size = int(row["image_size"])
     spec = RunSpec(row["decoder"], dataset, row["variant"] or "", float(row["beta"]),
                    dataset_options=tuple(tuple(o.split("=", 1)) for o in options),
-                   image_size=size if size != s.image_size else None)
+                   image_size=size if size != s.image_size else None,
+                   gamma=FACTOR_VAE_GAMMA if row.get("objective") == "factorvae" else 0.0)
     return checkpoint_path(spec, int(row["seed"]), s, shipped=shipped)
 
 

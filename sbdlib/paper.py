@@ -86,3 +86,9 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], paper_rows: Sequence[Pap
         lines.append("| " + " | ".join([paper.table, f"{label_of(paper.decoder)}, {paper.setting}", str(seeds),
                                         *cells]) + " |")
     return "\n".join(lines)
+
+
+def paper_reference(metrics: Sequence[str], paper_rows: Sequence[PaperRow] = SPRITES_TABLES
+                    ) -> dict[str, dict[str, float]]:
+    """``{metric: {model key: paper value}}`` for :func:`sbdlib.plots.plot_seed_distributions`'s ``paper`` bars."""
+    return {m: {p.key: p.values[m] for p in paper_rows if m in p.values} for m in metrics}

@@ -58,6 +58,13 @@ GEOMETRY_CMAP_RANGE = (0.1, 0.9)  # part of each colormap used (avoids near-whit
 HELD_OUT_COLOR = "black"
 SMOOTHING_FRACTION = 0.02  # moving-average window of training curves, as a fraction of the run
 MAX_FIGURE_INCHES = 20.0  # wider multi-panel figures wrap into rows
+MAX_LEGEND_RUNS = 6  # training-curve panels name their runs up to this many
+# Training-curve panels: (title, y-axis label) per logged quantity.
+HISTORY_LABELS = {"nll": ("NLL", "nats per image"), "kl": ("KL", "nats per image"),
+                  "elbo": ("negative ELBO", "nats per image"), "loss": ("loss minimised", "nats per image"),
+                  "tc": ("total correlation (discriminator estimate)", "nats"),
+                  "disc_accuracy": ("discriminator accuracy", "fraction correct"),
+                  "disc_loss": ("discriminator loss", "cross-entropy (nats)")}
 STRIP_JITTER = 0.08  # horizontal jitter of per-seed points
 JITTER_SEED = 0
 
@@ -482,7 +489,10 @@ def plot_geometry_comparison(vaes: Mapping[str, Any], dataset: Any, factor_a: st
 
 METRIC_LABELS = {"mig": "MIG", "factor_vae": "FactorVAE score", "latents_used": "latents used",
                  "affine_r2": "affine $R^2$ of the x-y grid", "elbo": "negative ELBO (nats)", "nll": "NLL (nats)",
-                 "kl": "KL (nats)", "beta": r"$\beta$ (KL weight)"}
+                 "kl": "KL (nats)", "beta": r"$\beta$ (KL weight)",
+                 "grid_r2": "affine $R^2$ of the two factors' grid",
+                 "hole_ratio": "reconstruction error, hole / outside", "presence_gap": "presence gap (MIG of presence)",
+                 "separating": "latents separating blank images"}
 DISTRIBUTION_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2")  # rotation-sensitive first, then not
 
 
@@ -536,6 +546,24 @@ def _strip(ax: Axes, values: dict[str, list[float]], decoders: Sequence[str], me
     ax.set_title(f"{metric_label(metric)} per seed", fontsize=10)
 
 
+def _model_order(values: Iterable[Mapping[str, list[float]]], decoders: Sequence[str] | None, what: Any
+                 ) -> Sequence[str]:
+    """The model keys to draw: ``decoders`` if given, else deconv, sbd, coordconv, then the rest sorted."""
+    seen = {d for v in values for d in v}
+    if not seen:
+        raise ValueError(f"no finite values of {what} in the rows")
+    if decoders is not None:
+        return decoders
+    return [d for d in COLORS if d in seen] + sorted(d for d in seen if d not in COLORS)
+
+
+def _panel_grid(count: int, panel: float, height: float, **kwargs: Any) -> tuple[Figure, np.ndarray]:
+    """A figure of ``count`` panels ``panel`` inches wide, wrapped into rows at :data:`MAX_FIGURE_INCHES`."""
+    ncols = max(1, min(count, int(MAX_FIGURE_INCHES // panel)))
+    nrows = math.ceil(count / ncols)
+    return plt.subplots(nrows, ncols, figsize=(panel * ncols, height * nrows), squeeze=False, **kwargs)
+
+
 def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence[str] = DISTRIBUTION_METRICS, *,
                             paper: Mapping[str, Mapping[str, float]] | None = None, paper_label: str = "paper",
                             highlight: Iterable[Mapping[str, Any]] = (), decoders: Sequence[str] | None = None,
@@ -559,15 +587,8 @@ def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence
     """
     rows, highlight = list(rows), list(highlight)
     per_metric = {m: _finite_by_model(rows, m) for m in metrics}
-    seen = {d for v in per_metric.values() for d in v}
-    if not seen:
-        raise ValueError(f"no finite values of {list(metrics)} in the rows")
-    if decoders is None:
-        decoders = [d for d in COLORS if d in seen] + sorted(d for d in seen if d not in COLORS)
-    panel = max(3.2, 1.3 * len(decoders) + 1.6)
-    ncols = max(1, min(len(metrics), int(MAX_FIGURE_INCHES // panel)))
-    nrows = math.ceil(len(metrics) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel * ncols, 3.8 * nrows), squeeze=False)
+    decoders = _model_order(per_metric.values(), decoders, list(metrics))
+    fig, axes = _panel_grid(len(metrics), max(3.2, 1.3 * len(decoders) + 1.6), 3.8)
     for ax, m in zip(axes.flat, metrics):
         _strip(ax, per_metric[m], decoders, m, (paper or {}).get(m), paper_label, _finite_by_model(highlight, m))
     for ax in list(axes.flat)[len(metrics):]:
@@ -575,6 +596,38 @@ def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence
     axes[0, 0].legend(fontsize=7, loc="best")
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout()
+    return _finish(fig, save)
+
+
+def plot_seeds_by_group(rows: Iterable[Mapping[str, Any]], metric: str, group: str = "dataset", *,
+                        decoders: Sequence[str] | None = None, suptitle: str | None = None,
+                        save: str | None = None) -> Figure:
+    """One metric, one panel per value of a column (e.g. each dataset), every seed of every model in each.
+
+    :func:`plot_seed_distributions` turned around: for experiments that vary the data (notebook
+    11's held-out regions) rather than the model. Groups keep their first-seen order.
+
+    Args:
+        rows: Result rows (extra columns such as a notebook's own measures are fine).
+        metric: The column to draw.
+        group: The column whose values get a panel each.
+        decoders: Order of the model keys (default: as in :func:`plot_seed_distributions`).
+        suptitle: Figure title (the scale and seed count belong here).
+        save: File stem to write into ``figures/``, or None.
+    """
+    rows = list(rows)
+    groups = list(dict.fromkeys(str(r[group]) for r in rows))
+    per_group = {g: _finite_by_model([r for r in rows if str(r[group]) == g], metric) for g in groups}
+    decoders = _model_order(per_group.values(), decoders, repr(metric))
+    fig, axes = _panel_grid(len(groups), max(2.6, 1.1 * len(decoders) + 1.2), 3.6, sharey=True)
+    for ax, g in zip(axes.flat, groups):
+        _strip(ax, per_group[g], decoders, metric, None, "", {})
+        ax.set_title(g, fontsize=9)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.remove()
+    axes[0, 0].legend(fontsize=7, loc="best")
+    fig.suptitle(suptitle or f"{metric_label(metric)} per seed, by {group}", fontsize=11)
     fig.tight_layout()
     return _finish(fig, save)
 
@@ -680,10 +733,12 @@ def plot_history(histories: Mapping[str, Any], *, keys: Sequence[str] = ("nll", 
             ax.plot(history.step, _smooth(values, window), color=color, linewidth=1.6, label=label_of(key))
         if positive and metric in ("nll", "elbo"):
             ax.set_yscale("log")
-        ax.set_title(metric.upper())
+        title, unit = HISTORY_LABELS.get(metric, (metric, "value"))
+        ax.set_title(title)
         ax.set_xlabel("training step")
-        ax.set_ylabel("nats per image")
-        ax.legend(fontsize=8)
+        ax.set_ylabel(unit)
+        if len(histories) <= MAX_LEGEND_RUNS:
+            ax.legend(fontsize=8)
     fig.suptitle(f"Training curves (moving average over {window} steps)")
     fig.tight_layout()
     return _finish(fig, save)

@@ -458,7 +458,18 @@ def test_presence_latent_finds_the_latent_that_codes_blank_images() -> None:
 
     data = get_dataset("circles/xy", blank_fraction=0.5, image_size=32)
     found = presence_latent(BrightnessInLatent2(), data, eval_size=400)
-    assert found["latent"] == 2 and found["accuracy"] == 1.0
-    assert np.delete(found["accuracies"], 2).max() < 0.7
+    assert found["latent"] == 2 and found["accuracy"] == 1.0 and found["separating"] == 1
+    assert found["gap"] > 0.8 and np.delete(found["accuracies"], 2).max() < 0.7
+
+    class BrightnessInTwoLatents(BrightnessInLatent2):
+        """Presence spread over latents 1 and 2: easy to detect, but not one latent's alone."""
+
+        def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            mean, logvar = super().encode(x)
+            mean[:, 1] = -2 * mean[:, 2]
+            return mean, logvar
+
+    spread = presence_latent(BrightnessInTwoLatents(), data, eval_size=400)
+    assert spread["separating"] == 2 and spread["gap"] < 0.05 and spread["accuracy"] == 1.0
     with pytest.raises(ValueError, match="no 'present' factor"):
         presence_latent(BrightnessInLatent2(), get_dataset("circles/xy", image_size=32), eval_size=10)

@@ -29,3 +29,11 @@ def test_comparison_table_sets_the_paper_beside_our_medians() -> None:
     mlp = next(line for line in table if "2 MLP layers" in line)
     assert "| - / not trained |" in mlp  # Table 7 prints no latents-used column
     assert len(table) == 2 + len(SPRITES_TABLES)
+
+
+def test_paper_reference_keys_the_values_by_our_model_keys() -> None:
+    from sbdlib.paper import paper_reference
+
+    ref = paper_reference(("mig", "latents_used"))
+    assert ref["mig"]["sbd"] == 0.147 and ref["mig"]["deconv/deconv-depth-3"] == 0.031
+    assert "sbd/sbd-mlp-2" in ref["mig"] and "sbd/sbd-mlp-2" not in ref["latents_used"]

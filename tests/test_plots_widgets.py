@@ -222,9 +222,13 @@ def test_history(figures_dir):
             h.append(step, {"nll": scale * 500 / step + 50, "kl": 10 + step * 0.1, "elbo": scale * 500 / step + 60})
         histories[key] = h
     fig = plots.plot_history(histories, save="hist")
-    assert [ax.get_title() for ax in fig.axes] == ["NLL", "KL", "ELBO"]
+    assert [ax.get_title() for ax in fig.axes] == ["NLL", "KL", "negative ELBO"]
     assert fig.axes[0].get_lines()[1].get_color() == plots.COLORS["deconv"]
     assert _has_axis_labels(fig) and (figures_dir / "hist.png").exists()
+    for h in histories.values():
+        h.metrics["disc_accuracy"] = [0.5] * len(h.step)
+    fig = plots.plot_history(histories, keys=("disc_accuracy",))
+    assert fig.axes[0].get_title() == "discriminator accuracy" and fig.axes[0].get_ylabel() == "fraction correct"
 
 
 def test_latent_explorer_builds_and_updates(tiny_vaes, images):
@@ -262,3 +266,15 @@ def test_geometry_explorer_builds(tiny_vaes):
     dropdowns[2].value = 2  # redraws without error
     dropdowns[1].value = "x"  # same factor twice: a message, no figure
     assert "different" in widget.children[2].value
+
+
+def test_seeds_by_group_draws_one_panel_per_group(figures_dir):
+    rows = [dict(dataset=f"circles/{name}", decoder=d, seed=s, hole_ratio=1.0 + s + (2.0 if d == "deconv" else 0.0))
+            for name in ("xy", "xh", "rg") for d in ("sbd", "deconv") for s in range(3)]
+    fig = plots.plot_seeds_by_group(rows, "hole_ratio", save="by_group")
+    assert [ax.get_title() for ax in fig.axes] == ["circles/xy", "circles/xh", "circles/rg"]
+    assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == ["DeConv", "Spatial Broadcast"]
+    assert fig.axes[0].get_ylabel() == "reconstruction error, hole / outside"
+    assert fig._suptitle.get_text() and (figures_dir / "by_group.png").exists()
+    with pytest.raises(ValueError, match="no finite values"):
+        plots.plot_seeds_by_group(rows, "missing")

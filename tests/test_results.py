@@ -140,7 +140,7 @@ def test_every_shipped_table_has_seeds_in_order_and_matching_checkpoints(table):
     rows = read_results(experiments.RESULTS_DIR / table)
     groups: dict[tuple, list[int]] = {}
     for r in rows:
-        groups.setdefault((r["dataset"], r["decoder"], r["variant"], r["beta"]), []).append(r["seed"])
+        groups.setdefault((r["dataset"], r["decoder"], r["variant"], r["objective"], r["beta"]), []).append(r["seed"])
         path = experiments.row_checkpoint(r)
         experiments.check_row(r, read_checkpoint(path), path)
     for group, seeds in groups.items():
@@ -176,6 +176,8 @@ def test_row_checkpoint_rebuilds_the_runs_name_from_its_row():
         experiments.RUNS_DIR / "checkpoints" / "circles-xy_hole-center_sbd_beta2.8_s2_course.pt")
     tiny = dict(base, dataset="circles/xyh_tiny", image_size=64, variant="shuffled-coords")
     assert experiments.row_checkpoint(tiny).name == "circles-xyh_tiny-64px_sbd-shuffled-coords_s2_course.pt"
+    factor = dict(base, dataset="sprites", decoder="deconv", objective="factorvae")
+    assert experiments.row_checkpoint(factor).name == "sprites_deconv_factorvae-g35_s2_course.pt"
 
 
 def test_an_interrupted_sweep_stops_and_writes_no_rows_for_half_trained_runs(tmp_path, monkeypatch):
