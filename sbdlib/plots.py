@@ -58,6 +58,7 @@ GEOMETRY_CMAP_RANGE = (0.1, 0.9)  # part of each colormap used (avoids near-whit
 HELD_OUT_COLOR = "black"
 SMOOTHING_FRACTION = 0.02  # moving-average window of training curves, as a fraction of the run
 MAX_FIGURE_INCHES = 20.0  # wider multi-panel figures wrap into rows
+SUPTITLE_TOP = 0.95  # panels end here, leaving room for a figure title above them
 MAX_LEGEND_RUNS = 6  # training-curve panels name their runs up to this many
 # Training-curve panels: (title, y-axis label) per logged quantity.
 HISTORY_LABELS = {"nll": ("NLL", "nats per image"), "kl": ("KL", "nats per image"),
@@ -491,8 +492,9 @@ METRIC_LABELS = {"mig": "MIG", "factor_vae": "FactorVAE score", "latents_used": 
                  "affine_r2": "affine $R^2$ of the x-y grid", "elbo": "negative ELBO (nats)", "nll": "NLL (nats)",
                  "kl": "KL (nats)", "beta": r"$\beta$ (KL weight)",
                  "grid_r2": "affine $R^2$ of the two factors' grid",
-                 "hole_ratio": "reconstruction error, hole / outside", "presence_gap": "presence gap (MIG of presence)",
-                 "separating": "latents separating blank images"}
+                 "hole_ratio": "reconstruction error, hole / outside",
+                 "hole_inside": "reconstruction error in the hole (MSE per pixel)", "presence_share": "presence's share of the top latent's variance",
+                 "runner_up_share": "presence's share of the runner-up latent's variance"}
 DISTRIBUTION_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2")  # rotation-sensitive first, then not
 
 
@@ -621,14 +623,16 @@ def plot_seeds_by_group(rows: Iterable[Mapping[str, Any]], metric: str, group: s
     per_group = {g: _finite_by_model([r for r in rows if str(r[group]) == g], metric) for g in groups}
     decoders = _model_order(per_group.values(), decoders, repr(metric))
     fig, axes = _panel_grid(len(groups), max(2.6, 1.1 * len(decoders) + 1.2), 3.6, sharey=True)
-    for ax, g in zip(axes.flat, groups):
+    for i, (ax, g) in enumerate(zip(axes.flat, groups)):
         _strip(ax, per_group[g], decoders, metric, None, "", {})
         ax.set_title(g, fontsize=9)
+        if i % axes.shape[1]:
+            ax.set_ylabel("")  # the axes share y: one label per row
     for ax in list(axes.flat)[len(groups):]:
         ax.remove()
     axes[0, 0].legend(fontsize=7, loc="best")
     fig.suptitle(suptitle or f"{metric_label(metric)} per seed, by {group}", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, SUPTITLE_TOP))
     return _finish(fig, save)
 
 

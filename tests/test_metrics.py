@@ -440,6 +440,18 @@ def test_best_threshold_accuracy_by_hand_and_for_either_direction() -> None:
         best_threshold_accuracy(codes, np.array([0, 1, 2, 1]))
 
 
+def test_presence_share_is_the_variance_a_binary_label_explains() -> None:
+    from sbdlib.metrics import presence_share
+
+    labels = np.array([0, 0, 1, 1])
+    # Column 0 is the label itself, column 1 varies within the classes only, column 2 half and half,
+    # column 3 is constant.
+    codes = np.column_stack([[0.0, 0.0, 1.0, 1.0], [0.0, 2.0, 0.0, 2.0], [0.0, 1.0, 1.0, 2.0], [5.0] * 4])
+    assert presence_share(codes, labels).tolist() == pytest.approx([1.0, 0.0, 0.5, 0.0])
+    with pytest.raises(ValueError, match="zeros and ones"):
+        presence_share(codes, np.array([0, 1, 2, 1]))
+
+
 def test_presence_latent_finds_the_latent_that_codes_blank_images() -> None:
     from sbdlib.data import get_dataset
     from sbdlib.metrics import presence_latent
@@ -458,8 +470,8 @@ def test_presence_latent_finds_the_latent_that_codes_blank_images() -> None:
 
     data = get_dataset("circles/xy", blank_fraction=0.5, image_size=32)
     found = presence_latent(BrightnessInLatent2(), data, eval_size=400)
-    assert found["latent"] == 2 and found["accuracy"] == 1.0 and found["separating"] == 1
-    assert found["gap"] > 0.8 and np.delete(found["accuracies"], 2).max() < 0.7
+    assert found["latent"] == 2 and found["accuracy"] == 1.0
+    assert found["share"] > 0.9 and found["second_share"] < 0.05
 
     class BrightnessInTwoLatents(BrightnessInLatent2):
         """Presence spread over latents 1 and 2: easy to detect, but not one latent's alone."""
@@ -470,6 +482,6 @@ def test_presence_latent_finds_the_latent_that_codes_blank_images() -> None:
             return mean, logvar
 
     spread = presence_latent(BrightnessInTwoLatents(), data, eval_size=400)
-    assert spread["separating"] == 2 and spread["gap"] < 0.05 and spread["accuracy"] == 1.0
+    assert spread["latent"] in (1, 2) and spread["second_share"] > 0.9 and spread["accuracy"] == 1.0
     with pytest.raises(ValueError, match="no 'present' factor"):
         presence_latent(BrightnessInLatent2(), get_dataset("circles/xy", image_size=32), eval_size=10)
