@@ -212,3 +212,14 @@ def test_every_experiment_builds_at_every_scale(experiment):
     assert len(set(names)) == len(names)  # no two configurations share checkpoint names
     for name in ("quick", "course", "paper"):
         experiments.check_specs(specs, scale(name))
+
+
+def test_readme_paper_scale_table_matches_the_estimates():
+    """The README's paper-scale table lists every experiment with gpu_hours_estimate's figure."""
+    import re
+
+    readme = (experiments.REPO_DIR / "README.md").read_text()
+    listed = dict(re.findall(r"^\| `([a-z-]+)` \| \d+ \| [^|]+ \| (?:at least )?([\d.]+)", readme, flags=re.M))
+    assert set(listed) == set(experiments.EXPERIMENTS)
+    for name, hours in listed.items():
+        assert float(hours) == pytest.approx(round(experiments.gpu_hours_estimate(name, scale("paper")), 1)), name
