@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
-from sbdlib.checkpoints import load_checkpoint, read_checkpoint
+from sbdlib.checkpoints import compact_checkpoint, load_checkpoint, read_checkpoint
 from sbdlib.checks import check_int
 from sbdlib.data import get_dataset
 from sbdlib.devices import default_device, resolve_device
@@ -280,7 +280,8 @@ def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None
 
     A finished checkpoint is loaded; an unfinished one (interrupted) is resumed, exactly
     (:func:`sbdlib.training.train_many`); ``retrain`` starts every run afresh. Checkpoints go to
-    ``checkpoint_dir`` if given, else ``runs/`` unless ``ship`` (``make results``).
+    ``checkpoint_dir`` if given, else ``runs/`` unless ``ship`` (``make results``); shipped ones
+    are compacted once finished (:func:`sbdlib.checkpoints.compact_checkpoint`).
 
     Returns:
         ``(vae, history)`` per seed, in order, each model in eval mode on ``device``.
@@ -307,6 +308,8 @@ def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None
                    checkpoint_every=max(1, s.steps // CHECKPOINTS_PER_RUN))
     out = []
     for path in paths:
+        if ship and _is_complete(path, s.steps):  # drop what only further training needs (compact_checkpoint)
+            compact_checkpoint(path)
         vae, payload = load_checkpoint(path, device=device)
         out.append((vae, History.from_dict(payload["history"])))
     return out

@@ -43,7 +43,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from sbdlib.checkpoints import load_state, read_checkpoint, save_checkpoint
+from sbdlib.checkpoints import COMPACTED, load_state, read_checkpoint, save_checkpoint
 from sbdlib.checks import check_int, seeded_generator
 from sbdlib.devices import Precision, choose_precision, configure_process, resolve_device
 from sbdlib.models import VAE, SameConv2d
@@ -295,6 +295,10 @@ def _resume(member: _Member, resume: bool) -> dict | None:
     if state.get("seed", member.seed) != member.seed:
         raise ValueError(f"{member.checkpoint} was trained with seed {state.get('seed')}, not {member.seed}; "
                          f"resume it with its own seed or delete the file")
+    if state.get(COMPACTED):
+        raise ValueError(f"{member.checkpoint} is a shipped, finished run whose training state was dropped "
+                         f"({state[COMPACTED]}), so it cannot be trained further; train a fresh run into another "
+                         f"file (runs/ is the default) or pass --retrain")
     if "objective" in state and state["objective"]:
         member.objective.load_state_dict(state["objective"])
     member.history, member.start = History.from_dict(state["history"]), int(state["step"])

@@ -177,3 +177,24 @@ def test_bad_arguments():
         train(tiny(), DATA, steps=1, resume=True)
     with pytest.raises(ValueError, match="progress"):
         train(tiny(), DATA, steps=1, progress="fancy")
+
+
+def test_a_compacted_factorvae_checkpoint_loads_but_refuses_to_train_further(tmp_path):
+    from sbdlib.checkpoints import COMPACTED, compact_checkpoint
+    from sbdlib.training import train_many
+
+    data = Circles("xy", image_size=16)
+    path = tmp_path / "fvae.pt"
+    torch.manual_seed(0)
+    vae = VAE("sbd", width=4, image_size=16)
+    train_many([vae], data, seeds=[0], steps=3, batch_size=4, objective=[FactorVAE(vae.latent_dim)],
+               checkpoints=[path], progress="none")
+    full = path.stat().st_size
+    assert compact_checkpoint(path) and not compact_checkpoint(path)  # once; nothing left to drop after
+    assert path.stat().st_size < full / 10 and read_checkpoint(path)[COMPACTED]
+    loaded, _ = load_checkpoint(path)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), vae.state_dict().values()))
+    more = VAE("sbd", width=4, image_size=16)
+    with pytest.raises(ValueError, match="cannot be trained further"):
+        train_many([more], data, seeds=[0], steps=6, batch_size=4, objective=[FactorVAE(more.latent_dim)],
+                   checkpoints=[path], resume=True, progress="none")
