@@ -91,6 +91,11 @@ class RunSpec:
     gamma: float = 0.0
     architecture: str = "table1"
 
+    @property
+    def dataset_label(self) -> str:
+        """The results table's ``dataset``: the name and its options, e.g. ``circles/xy hole=center``."""
+        return self.dataset + "".join(f" {k}={v}" for k, v in self.dataset_options)
+
     def size(self, scale: Scale) -> int:
         """The image side this spec trains at: its own ``image_size``, else the scale's."""
         return self.image_size or scale.image_size
@@ -304,12 +309,13 @@ def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None
             vaes.append(build_vae(spec, ds, s))
         label = f"{run_name(spec, 0, scale=s).replace('_s0_', ' ')}: seeds {[seeds[i] for i in chunk]}"
         train_many(vaes, ds, seeds=[seeds[i] for i in chunk], steps=s.steps, batch_size=s.batch_size, lr=s.lr,
-                   objective=spec.objectives(vaes, s), device=device, checkpoints=[paths[i] for i in chunk], resume=True, progress=progress, title=label,
-                   checkpoint_every=max(1, s.steps // CHECKPOINTS_PER_RUN))
+                   objective=spec.objectives(vaes, s), device=device, checkpoints=[paths[i] for i in chunk],
+                   resume=True, progress=progress, title=label, checkpoint_every=max(1, s.steps // CHECKPOINTS_PER_RUN))
+    for i in todo if ship else ():  # shipped runs just finished: drop what only further training needs
+        if _is_complete(paths[i], s.steps):
+            compact_checkpoint(paths[i])
     out = []
     for path in paths:
-        if ship and _is_complete(path, s.steps):  # drop what only further training needs (compact_checkpoint)
-            compact_checkpoint(path)
         vae, payload = load_checkpoint(path, device=device)
         out.append((vae, History.from_dict(payload["history"])))
     return out
@@ -345,7 +351,7 @@ def evaluate_run(vae: VAE, dataset: str | RunSpec = DEFAULT_DATASET, scale: Scal
 def result_row(spec: RunSpec, seed: int, scale: Scale, vae: VAE, history: History, metrics: dict,
                eval_seconds: float) -> dict[str, Any]:
     """One row of the results format for a trained and evaluated run."""
-    return dict(dataset=spec.dataset + "".join(f" {k}={v}" for k, v in spec.dataset_options),
+    return dict(dataset=spec.dataset_label,
                 decoder=spec.decoder, variant=spec.variant, objective=spec.objective, beta=spec.beta, seed=seed,
                 scale=scale.name, image_size=vae.image_size, width=vae.config["width"], likelihood=vae.likelihood,
                 steps=len(history), batch_size=scale.batch_size, lr=scale.lr,

@@ -656,6 +656,14 @@ def hole_reconstruction_error(vae: Any, dataset: Any, factor_a: str, factor_b: s
     return {"inside": inside, "outside": outside, "ratio": inside / outside if outside > 0 else math.nan}
 
 
+def _check_binary(labels: ArrayLike, num_samples: int) -> np.ndarray:
+    """Binary labels as an array [N] of zeros and ones (N must equal ``num_samples``)."""
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != num_samples or not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be [N] zeros and ones with N = {num_samples}, got shape {labels.shape}")
+    return labels
+
+
 def best_threshold_accuracy(codes: ArrayLike, labels: ArrayLike) -> np.ndarray:
     """Per latent, the accuracy of the best single threshold on it at telling two classes apart.
 
@@ -667,9 +675,7 @@ def best_threshold_accuracy(codes: ArrayLike, labels: ArrayLike) -> np.ndarray:
         ``[D]`` accuracies in [0.5, 1] (either side of the threshold may be class 1).
     """
     codes = _check_codes(codes)
-    labels = np.asarray(labels).reshape(-1)
-    if len(labels) != len(codes) or not np.isin(labels, (0, 1)).all():
-        raise ValueError(f"labels must be [N] zeros and ones with N = {len(codes)}, got shape {labels.shape}")
+    labels = _check_binary(labels, len(codes))
     order = np.argsort(codes, axis=0, kind="stable")
     ones = labels[order].astype(np.int64)              # [N, D]: labels sorted by each latent
     ones_below = np.vstack([np.zeros((1, codes.shape[1]), np.int64), np.cumsum(ones, axis=0)])  # [N+1, D]
@@ -694,9 +700,7 @@ def presence_share(codes: ArrayLike, labels: ArrayLike) -> np.ndarray:
         ``[D]`` shares in [0, 1].
     """
     codes = _check_codes(codes).astype(np.float64)
-    labels = np.asarray(labels).reshape(-1)
-    if len(labels) != len(codes) or not np.isin(labels, (0, 1)).all():
-        raise ValueError(f"labels must be [N] zeros and ones with N = {len(codes)}, got shape {labels.shape}")
+    labels = _check_binary(labels, len(codes))
     total = codes.var(0)
     between = np.zeros(codes.shape[1])
     for value in (0, 1):
@@ -719,21 +723,20 @@ def presence_latent(vae: Any, dataset: Any, *, eval_size: int, seed: int = 1234)
 
     Returns:
         ``{"latent": top latent, "share": its share, "second_share": the runner-up's,
-        "accuracy": the top latent's best single-threshold accuracy, "shares": [D],
-        "mean_std": [D] mean posterior std}``.
+        "accuracy": the top latent's best single-threshold accuracy, "shares": [D]}``.
     """
     if "present" not in getattr(dataset, "factor_names", ()):
         raise ValueError(f"{getattr(dataset, 'name', 'the dataset')} has no 'present' factor; build it with "
                          f"blank_fraction > 0 (e.g. get_dataset('circles/xy', blank_fraction=0.5))")
     images, _, labels = dataset.eval_set(check_int(eval_size, "eval_size"), seed)
-    mean, logvar = posterior(vae, images)
+    mean, _ = posterior(vae, images)
     present = labels[:, dataset.factor_index("present")].numpy()
     shares = presence_share(mean.numpy(), present)
     order = np.argsort(-shares, kind="stable")
     best = int(order[0])
     accuracy = best_threshold_accuracy(mean[:, [best]].numpy(), present)[0]
     return {"latent": best, "share": float(shares[best]), "second_share": float(shares[order[1]]),
-            "accuracy": float(accuracy), "shares": shares, "mean_std": mean_posterior_std(logvar).numpy()}
+            "accuracy": float(accuracy), "shares": shares}
 
 
 def evaluate(vae: torch.nn.Module, dataset: GroundTruthDataset, *, eval_size: int, seed: int = 1234,

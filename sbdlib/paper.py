@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from sbdlib.plots import label_of, model_key
-from sbdlib.results import median_range, summarize
+from sbdlib.results import digits_of, median_range, summarize
 
 PAPER_SPRITES_SETTING = "64 x 64, width 64, batch 16, 1.5e6 steps, 25 seeds"
 COMPARED_METRICS = ("elbo", "latents_used", "mig", "factor_vae")
@@ -59,11 +59,6 @@ SPRITES_TABLES: tuple[PaperRow, ...] = (
 FACTOR_VAE_DIVERGED = 0.15  # "about 15%" of FactorVAE seeds diverged, for both decoders (App. A)
 
 
-def _digits(metric: str) -> int:
-    """Decimals shown for a metric: one for nats and latent counts, three for scores."""
-    return 1 if metric in ("elbo", "nll", "kl", "latents_used") else 3
-
-
 def comparison_table(rows: Sequence[Mapping[str, Any]], paper_rows: Sequence[PaperRow] = SPRITES_TABLES,
                      metrics: Sequence[str] = COMPARED_METRICS) -> str:
     """A Markdown table: per paper row, the paper's number beside ours (median, range, seeds).
@@ -80,8 +75,8 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], paper_rows: Sequence[Pap
         seeds = sum(1 for r in rows if (r["decoder"], r["variant"]) == group)
         cells = []
         for m in metrics:
-            theirs = f"{paper.values[m]:.{_digits(m)}f}" if m in paper.values else "-"
-            ours = median_range(summaries[m][group], _digits(m)) if seeds else "not trained"
+            theirs = f"{paper.values[m]:.{digits_of(m)}f}" if m in paper.values else "-"
+            ours = median_range(summaries[m][group], digits_of(m)) if seeds else "not trained"
             cells.append(f"{theirs} / {ours}")
         lines.append("| " + " | ".join([paper.table, f"{label_of(paper.decoder)}, {paper.setting}", str(seeds),
                                         *cells]) + " |")

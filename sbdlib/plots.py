@@ -493,7 +493,8 @@ METRIC_LABELS = {"mig": "MIG", "factor_vae": "FactorVAE score", "latents_used": 
                  "kl": "KL (nats)", "beta": r"$\beta$ (KL weight)",
                  "grid_r2": "affine $R^2$ of the two factors' grid",
                  "hole_ratio": "reconstruction error, hole / outside",
-                 "hole_inside": "reconstruction error in the hole (MSE per pixel)", "presence_share": "presence's share of the top latent's variance",
+                 "hole_inside": "reconstruction error in the hole (MSE per pixel)",
+                 "presence_share": "presence's share of the top latent's variance",
                  "runner_up_share": "presence's share of the runner-up latent's variance"}
 DISTRIBUTION_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2")  # rotation-sensitive first, then not
 

@@ -128,6 +128,12 @@ def median_range(summary: Mapping[str, Any], digits: int = 3) -> str:
 
 
 SUMMARY_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2", "elbo")
+ONE_DECIMAL = ("elbo", "nll", "kl", "latents_used")  # nats and latent counts; scores get three
+
+
+def digits_of(metric: str) -> int:
+    """Decimals a summary shows for a metric: one for nats and latent counts, three for scores."""
+    return 1 if metric in ONE_DECIMAL else 3
 
 
 def markdown_summary(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = SUMMARY_METRICS,
@@ -138,7 +144,7 @@ def markdown_summary(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] =
     lines = ["| " + " | ".join([*by, "seeds", *metrics]) + " |", "|" + "---|" * (len(by) + 1 + len(metrics))]
     for g in groups:
         seeds = sum(1 for r in rows if group_key(r, by) == g)
-        cells = [median_range(summaries[m][g], 1 if m in ("latents_used", "elbo") else 3) for m in metrics]
+        cells = [median_range(summaries[m][g], digits_of(m)) for m in metrics]
         lines.append("| " + " | ".join([*map(str, g), str(seeds), *cells]) + " |")
     return "\n".join(lines)
 
