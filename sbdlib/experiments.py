@@ -78,6 +78,9 @@ class RunSpec:
             1e6 steps at lr 1e-4 and batch 32, App. A).
         gamma: FactorVAE's total-correlation weight; ``0`` trains the (beta-)VAE ELBO.
         architecture: ``"table1"`` (the paper's default) or ``"table2"`` (its FactorVAE runs).
+        budget: ``""`` for the experiment's usual course budget, else a label naming a second one
+            (``"long"``: :data:`LONG_SPRITES_BUDGET`); it is part of the run's name, so two budgets of
+            one model never share a checkpoint.
     """
 
     decoder: str
@@ -90,6 +93,7 @@ class RunSpec:
     paper_settings: tuple = field(default=())
     gamma: float = 0.0
     architecture: str = "table1"
+    budget: str = ""
 
     @property
     def dataset_label(self) -> str:
@@ -155,6 +159,10 @@ SMALL_OBJECT_IMAGE_SIZE = 64  # 0.075 x 64 = 4.8 px: the tiny circle is several 
 # at the course's width 32 one SBD step took 380 ms at 64 px and 198 ms on colored sprites at
 # 32 px; at width 16 it takes 49 ms (sprites, 32 px). Applied at the course scale only.
 LEAN_COURSE_BUDGET = (("steps", 1000), ("width", 16))
+# Colored sprites' second course budget (notebook 10): ten times the lean one's steps at the same
+# width, so the same seeds show what longer training changes. A DeConv member-step took about
+# 35 ms and an SBD one about 90 ms on one thread, so 5 seeds of each fit a few hours of 2 cores.
+LONG_SPRITES_BUDGET = (("steps", 10_000), ("width", 16))
 SPRITES_PAPER_STEPS = 1_500_000  # Table 4: colored sprites
 FACTOR_VAE_PAPER_SETTINGS = (("steps", 1_000_000), ("lr", FACTOR_VAE_LR), ("batch_size", FACTOR_VAE_BATCH_SIZE))
 # (decoder, variant kind, values) beside the defaults (SBD 3 layers, DeConv 5, no MLP, no upscale);
@@ -170,7 +178,8 @@ BLANK_FRACTION = 0.5                 # App. H: half of the images have no object
 def _sprites(decoder: str, **kwargs: Any) -> RunSpec:
     """A colored-sprites spec: the lean course budget, the paper's 1.5e6 steps at the paper scale."""
     kwargs.setdefault("paper_settings", (("steps", SPRITES_PAPER_STEPS),))
-    return RunSpec(decoder, "sprites", course_budget=LEAN_COURSE_BUDGET, **kwargs)
+    kwargs.setdefault("course_budget", LEAN_COURSE_BUDGET)
+    return RunSpec(decoder, "sprites", **kwargs)
 
 
 EXPERIMENTS: dict[str, list[RunSpec]] = {
@@ -186,8 +195,14 @@ EXPERIMENTS: dict[str, list[RunSpec]] = {
                       for size in ("small", "tiny") for d in ("deconv", "sbd")],
     # Tables 5 and 6's default rows: colored sprites, both decoders.
     "sprites": [_sprites(d) for d in ("deconv", "sbd")],
+    # The same, trained ten times longer at the course scale (LONG_SPRITES_BUDGET).
+    "sprites-long": [_sprites(d, course_budget=LONG_SPRITES_BUDGET, budget="long") for d in ("deconv", "sbd")],
     # Tables 5, 6, 7, 10: SBD depth, DeConv depth, pre-broadcast MLP, stride-2 upscales.
     "sprites-ablations": [_sprites(d, variant=f"{kind}-{n}") for d, kind, ns in SPRITE_ABLATIONS for n in ns],
+    # The ablations whose trend the lean budget could not resolve (SBD depth, upscales), at the long one.
+    "sprites-ablations-long": [_sprites(d, variant=f"{kind}-{n}", course_budget=LONG_SPRITES_BUDGET, budget="long")
+                               for d, kind, ns in SPRITE_ABLATIONS if kind in ("sbd-depth", "sbd-upscale")
+                               for n in ns],
     # App. H: X-Y, X-H, R-G circles with a held-out quarter (centre, corner), and the half-blank X-Y set.
     "generalisation": [RunSpec(d, f"circles/{name}", dataset_options=(("hole", hole),), course_budget=LEAN_COURSE_BUDGET)
                        for name in HOLE_SETS for hole in HOLES for d in ("deconv", "sbd")]
@@ -213,7 +228,8 @@ def run_name(decoder: str | RunSpec, seed: int, dataset: str = DEFAULT_DATASET, 
     beta = "" if spec.beta == 1.0 else f"_beta{spec.beta:g}"
     beta += f"_factorvae-g{spec.gamma:g}" if spec.gamma else ""
     options = "".join(f"_{k}-{v}" for k, v in spec.dataset_options)
-    return f"{_slug(spec.dataset)}{size}{options}_{model}{beta}_s{seed}_{s.name}"
+    budget = f"_{spec.budget}" if spec.budget else ""
+    return f"{_slug(spec.dataset)}{size}{options}_{model}{beta}{budget}_s{seed}_{s.name}"
 
 
 def scaled_dataset(dataset: str | RunSpec = DEFAULT_DATASET, scale: Scale | None = None):
