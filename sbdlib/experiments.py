@@ -212,6 +212,16 @@ EXPERIMENTS: dict[str, list[RunSpec]] = {
     "factorvae": [_sprites(d, gamma=FACTOR_VAE_GAMMA, architecture="table2", paper_settings=FACTOR_VAE_PAPER_SETTINGS)
                   for d in ("deconv", "sbd")],
 }
+# Second course budgets of another experiment: the same models, trained longer at the course scale
+# only. At the paper scale both budgets are the paper's settings, so only the first is run there.
+SECOND_BUDGET_OF = {"sprites-long": "sprites", "sprites-ablations-long": "sprites-ablations"}
+
+
+def check_budget_scale(experiment: str, scale: Scale) -> None:
+    """One clear error for a second course budget asked for at the paper scale (run its first experiment)."""
+    if experiment in SECOND_BUDGET_OF and scale.name == "paper":
+        raise ValueError(f"{experiment!r} is a second course-scale budget of {SECOND_BUDGET_OF[experiment]!r}; at the "
+                         f"paper scale both are the paper's settings: run {SECOND_BUDGET_OF[experiment]!r}")
 
 
 def _slug(text: str) -> str:
@@ -505,6 +515,7 @@ def plan_experiment(experiment: str, seeds: Iterable[int] | None = None, *, scal
                     storage: Storage | str | os.PathLike | None = None) -> Plan:
     """An experiment's specs, seeds, results table and storage, checked: bad input fails here, before any training."""
     s = scale or current_scale()
+    check_budget_scale(experiment, s)
     specs = experiment_specs(experiment) if specs is None else list(specs)
     seeds = list(range(s.seeds)) if seeds is None else list(seeds)
     for seed in seeds:
@@ -576,6 +587,7 @@ def gpu_hours_estimate(experiment: str, scale: Scale | None = None,
     """Rough GPU-hours of an experiment at ``scale``: its training images (specs x seeds x steps x
     batch) over a population's throughput (default: the prototype's H100 figure, an estimate)."""
     s = scale or current_scale()
+    check_budget_scale(experiment, s)
     images = sum(s.seeds * spec.scale_for(s).steps * s.batch_size for spec in experiment_specs(experiment))
     return images / images_per_second / 3600
 

@@ -603,36 +603,46 @@ def plot_seed_distributions(rows: Iterable[Mapping[str, Any]], metrics: Sequence
     return _finish(fig, save)
 
 
-def plot_seeds_by_group(rows: Iterable[Mapping[str, Any]], metric: str, group: str = "dataset", *,
+def plot_seeds_by_group(rows: Iterable[Mapping[str, Any]], metric: str | Sequence[str], group: str = "dataset", *,
                         decoders: Sequence[str] | None = None, suptitle: str | None = None,
                         save: str | None = None) -> Figure:
-    """One metric, one panel per value of a column (e.g. each dataset), every seed of every model in each.
+    """One or more metrics, one panel per value of a column (e.g. each dataset), every seed of every model in each.
 
     :func:`plot_seed_distributions` turned around: for experiments that vary the data (notebook
-    11's held-out regions) rather than the model. Groups keep their first-seen order.
+    11's held-out regions) or the training budget (notebook 10) rather than the model. Groups
+    keep their first-seen order; several metrics give one row of panels each, with a y axis
+    shared along the row.
 
     Args:
         rows: Result rows (extra columns such as a notebook's own measures are fine).
-        metric: The column to draw.
+        metric: The column to draw, or several (one row of panels each).
         group: The column whose values get a panel each.
         decoders: Order of the model keys (default: as in :func:`plot_seed_distributions`).
         suptitle: Figure title (the scale and seed count belong here).
         save: File stem to write into ``figures/``, or None.
     """
     rows = list(rows)
+    metrics = [metric] if isinstance(metric, str) else list(metric)
     groups = list(dict.fromkeys(str(r[group]) for r in rows))
-    per_group = {g: _finite_by_model([r for r in rows if str(r[group]) == g], metric) for g in groups}
-    decoders = _model_order(per_group.values(), decoders, repr(metric))
-    fig, axes = _panel_grid(len(groups), max(2.6, 1.1 * len(decoders) + 1.2), 3.6, sharey=True)
-    for i, (ax, g) in enumerate(zip(axes.flat, groups)):
-        _strip(ax, per_group[g], decoders, metric, None, "", {})
-        ax.set_title(g, fontsize=9)
-        if i % axes.shape[1]:
-            ax.set_ylabel("")  # the axes share y: one label per row
-    for ax in list(axes.flat)[len(groups):]:
+    per_group = {(m, g): _finite_by_model([r for r in rows if str(r[group]) == g], m) for m in metrics for g in groups}
+    decoders = _model_order(per_group.values(), decoders, metrics)
+    panel = max(2.6, 1.1 * len(decoders) + 1.2)
+    if len(metrics) == 1:  # one metric: the groups' panels wrap into rows
+        fig, axes = _panel_grid(len(groups), panel, 3.6, sharey=True)
+    else:                  # several: a row of panels per metric
+        fig, axes = plt.subplots(len(metrics), len(groups), figsize=(panel * len(groups), 3.6 * len(metrics)),
+                                 squeeze=False, sharey="row")
+    cells = [(m, g) for m in metrics for g in groups]
+    for k, (ax, (m, g)) in enumerate(zip(axes.flat, cells)):
+        _strip(ax, per_group[(m, g)], decoders, m, None, "", {})
+        ax.set_title(g if len(metrics) == 1 else f"{metric_label(m)}: {g}", fontsize=9)
+        if k % axes.shape[1]:
+            ax.set_ylabel("")  # panels share y along a row: one label per row
+    for ax in list(axes.flat)[len(cells):]:
         ax.remove()
     axes[0, 0].legend(fontsize=7, loc="best")
-    fig.suptitle(suptitle or f"{metric_label(metric)} per seed, by {group}", fontsize=11)
+    names = ", ".join(metric_label(m) for m in metrics)
+    fig.suptitle(suptitle or f"{names} per seed, by {group}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, SUPTITLE_TOP))
     return _finish(fig, save)
 

@@ -278,3 +278,13 @@ def test_seeds_by_group_draws_one_panel_per_group(figures_dir):
     assert fig._suptitle.get_text() and (figures_dir / "by_group.png").exists()
     with pytest.raises(ValueError, match="no finite values"):
         plots.plot_seeds_by_group(rows, "missing")
+
+
+def test_seeds_by_group_draws_a_row_per_metric(figures_dir):
+    rows = [dict(budget=b, decoder=d, seed=s, mig=0.1 * s, latents_used=3 + s)
+            for b in ("1,000 steps", "10,000 steps") for d in ("sbd", "deconv") for s in range(3)]
+    fig = plots.plot_seeds_by_group(rows, ("mig", "latents_used"), group="budget", save="by_budget")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 4 and titles[0].endswith(": 1,000 steps") and titles[3].endswith(": 10,000 steps")
+    assert fig.axes[0].get_ylabel() and not fig.axes[1].get_ylabel() and fig.axes[2].get_ylabel()
+    assert (figures_dir / "by_budget.png").exists()

@@ -214,12 +214,21 @@ def test_every_experiment_builds_at_every_scale(experiment):
         experiments.check_specs(specs, scale(name))
 
 
+def test_second_budgets_are_course_only():
+    """A second course budget at the paper scale says which experiment to run instead."""
+    for name, first in experiments.SECOND_BUDGET_OF.items():
+        assert first in experiments.EXPERIMENTS
+        with pytest.raises(ValueError, match=f"run '{first}'"):
+            experiments.plan_experiment(name, [0], scale=scale("paper"))
+        experiments.check_budget_scale(name, scale("course"))
+
+
 def test_readme_paper_scale_table_matches_the_estimates():
     """The README's paper-scale table lists every experiment with gpu_hours_estimate's figure."""
     import re
 
     readme = (experiments.REPO_DIR / "README.md").read_text()
     listed = dict(re.findall(r"^\| `([a-z-]+)` \| \d+ \| [^|]+ \| (?:at least )?([\d.]+)", readme, flags=re.M))
-    assert set(listed) == set(experiments.EXPERIMENTS)
+    assert set(listed) == set(experiments.EXPERIMENTS) - set(experiments.SECOND_BUDGET_OF)
     for name, hours in listed.items():
         assert float(hours) == pytest.approx(round(experiments.gpu_hours_estimate(name, scale("paper")), 1)), name
