@@ -204,13 +204,15 @@ def claim_upscales(rows: Rows) -> tuple[str, str]:
 
 def claim_families(rows: Rows) -> tuple[str, str]:
     """Row 18: every SBD variant's median MIG is above every DeConv variant's."""
+    if not any(r["variant"] for r in rows):
+        return "not trained", "not tested"  # the default models alone are row 12
     s = _medians(rows, "mig")
     sbd = {m: v["median"] for m, v in s.items() if m[0] == "sbd" and v["n"]}
     deconv = {m: v["median"] for m, v in s.items() if m[0] == "deconv" and v["n"]}
     ceiling = max(deconv.values())
     below = sorted(m[1] or "default" for m, v in sbd.items() if v <= ceiling)
     text = (f"medians {_fmt(min(sbd.values()), 'mig')}-{_fmt(max(sbd.values()), 'mig')} ({len(sbd)} SBD models) vs "
-            f"{_fmt(min(deconv.values()), 'mig')}-{_fmt(ceiling, 'mig')} ({len(deconv)} DeConv)")
+            f"{_fmt(min(deconv.values()), 'mig')}-{_fmt(ceiling, 'mig')} ({len(deconv)} DeConv models)")
     return text, "yes" if not below else f"all but {', '.join(below)}"
 
 

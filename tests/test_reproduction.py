@@ -45,6 +45,7 @@ def test_depth_trend_needs_the_papers_direction() -> None:
 def test_families_names_the_exceptions() -> None:
     rows = [_row("sbd", "", 0, mig=0.2), _row("sbd", "sbd-mlp-3", 0, mig=0.01), _row("deconv", "", 0, mig=0.05)]
     assert rp.claim_families(rows)[1] == "all but sbd-mlp-3"
+    assert rp.claim_families([r for r in rows if not r["variant"]]) == ("not trained", "not tested")
 
 
 def test_render_readme_needs_the_rows() -> None:
