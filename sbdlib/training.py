@@ -117,9 +117,11 @@ def in_notebook() -> bool:
 class _Progress:
     """One bar and one live figure (median and range over members) in notebooks; text lines in scripts."""
 
-    def __init__(self, mode: str, total: int, start: int, log_every: int, title: str, decoder: str) -> None:
+    def __init__(self, mode: str, total: int, start: int, log_every: int, title: str, decoder: str,
+                 setting: str = "") -> None:
         self.mode = ("notebook" if in_notebook() else "text") if mode == "auto" else mode
         self.log_every, self.total, self.title, self.decoder = log_every, total, title, decoder
+        self.setting = setting  # e.g. "cpu, fp32": shown beside the first report (the bar's name in notebooks)
         self.last_step, self.last_time = start, time.perf_counter()
         self.steps: list[int] = []
         self.values: dict[str, list[list[float]]] = {k: [] for k in ("nll", "kl", "elbo")}
@@ -128,7 +130,7 @@ class _Progress:
         if self.mode == "notebook":
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=start, desc=title, leave=True)
+            self.bar = tqdm(total=total, initial=start, desc=f"{title} ({setting})" if setting else title, leave=True)
 
     def update(self, step: int, means: list[dict[str, float] | None]) -> None:
         """Report each member's running means at ``step`` (``None`` for members that stopped)."""
@@ -152,8 +154,10 @@ class _Progress:
             if self.reports % every == 0 or step >= self.total:
                 self._draw()
         elif self.mode == "text":
+            first = f"  [{self.setting}]" if self.setting and not self.reports else ""
+            self.reports += 1
             print(f"[{self.title}] step {step}/{self.total}  nll {med['nll']:.2f}  kl {med['kl']:.2f}  "
-                  f"elbo {med['elbo']:.2f}{span}  ({rate:.1f} steps/s)", flush=True)
+                  f"elbo {med['elbo']:.2f}{span}  ({rate:.1f} steps/s){first}", flush=True)
 
     def _draw(self) -> None:
         """Redraw the live figure: per metric, the members' median and their min-max band."""
@@ -721,7 +725,7 @@ def train_many(
     decoder = vaes[0].config["decoder"]
     title = title or (decoder if len(vaes) == 1 else f"{decoder} x {len(vaes)} ({engine_name})")
     start = min(m.start for m in members)
-    bar = _Progress(progress, steps, start, log_every, title, decoder)
+    bar = _Progress(progress, steps, start, log_every, title, decoder, f"{device}, {precision.name}")
     engine.t0 = time.perf_counter()
     step = start
     try:
