@@ -93,11 +93,12 @@ def test_resume_continues_from_checkpoint(tmp_path):
 class InterruptingData:
     """A dataset whose stream raises KeyboardInterrupt (the stop button) after some batches."""
 
-    def __init__(self, after):
-        self.after = after
+    def __init__(self, after, data=DATA):
+        self.after, self.data = after, data
+        self.num_channels, self.image_size = data.num_channels, data.image_size
 
     def stream(self, batch_size, seed=0):
-        it = DATA.stream(batch_size, seed=seed)
+        it = self.data.stream(batch_size, seed=seed)
         for _ in range(self.after):
             yield next(it)
         raise KeyboardInterrupt
