@@ -301,13 +301,13 @@ def retrain_path(path: Path) -> Path:
     return path.with_name(path.name + RETRAIN_SUFFIX)
 
 
-def _stopped_message(label: str, seeds: Sequence[int], targets: Sequence[Path], retrain: bool) -> str:
+def _stopped_message(name: str, seeds: Sequence[int], targets: Sequence[Path], retrain: bool) -> str:
     """What a Stop left behind: the step each seed's file holds, and how to go on."""
     held = ", ".join(f"seed {seed}: {target} holds {describe_progress(read_checkpoint(target))}"
                      for seed, target in zip(seeds, targets) if target.exists())
     then = ("the finished runs they retrain are unchanged; retrain=True (--retrain) starts again" if retrain else
             "the same call resumes exactly")
-    return f"{label} interrupted ({held}); {then}"
+    return f"{name} interrupted ({held}); {then}"
 
 
 def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None = None, retrain: bool = False,
@@ -351,7 +351,8 @@ def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None
                                resume=not retrain, overwrite=retrain, progress=progress, title=label,
                                checkpoint_every=max(1, s.steps // CHECKPOINTS_PER_RUN))
         if any(h.interrupted for h in histories):
-            raise KeyboardInterrupt(_stopped_message(label, [seeds[i] for i in chunk], targets, retrain))
+            raise KeyboardInterrupt(_stopped_message(config_name(spec, s), [seeds[i] for i in chunk], targets,
+                                                    retrain))
         for i, target in zip(chunk, targets):
             if target != paths[i] and is_finished(read_checkpoint(target)):
                 os.replace(target, paths[i])  # the new run has ended: only now does it replace the old one

@@ -385,7 +385,8 @@ class MemberScaler:
     A member whose gradients hold an inf or NaN skips its update and halves its scale; the
     others step as usual, and a scale doubles after ``GROWTH_INTERVAL`` clean steps in a row.
     The sequential engine gives each member its own ``torch.amp.GradScaler``; the stacked
-    engine, whose members share tensors ``[S, ...]``, uses this class on the stack.
+    engine, whose members share tensors ``[S, ...]``, uses this class on the stack. Scales are
+    not checkpointed: a resumed fp16 run calibrates them afresh (halving on each overflow, as at the start).
     """
 
     INIT_SCALE, GROWTH, BACKOFF, GROWTH_INTERVAL = 2.0**16, 2.0, 0.5, 2000  # GradScaler's defaults
