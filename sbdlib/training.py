@@ -659,11 +659,11 @@ class _Stacked(_Engine):
         self.params = {n: torch.stack([o[n].detach() for o in own]).requires_grad_() for n in self.names}
         self.buffers = dict(self.template.named_buffers())
         self.optimizer = torch.optim.Adam(list(self.params.values()), lr=lr, fused=device.type == "cuda")
+        self.scaler = MemberScaler(len(members), device) if precision.autocast == torch.float16 else None
         if any(s is not None for s in optimizer_states):
             self._load_optimizer(optimizer_states)
         self.good = {n: p.detach().clone() for n, p in self.params.items()}
         self.frozen = torch.zeros(len(members), dtype=torch.bool, device=device)
-        self.scaler = MemberScaler(len(members), device) if precision.autocast == torch.float16 else None
 
         def member_terms(params, x, noise):
             return torch.func.functional_call(self.template, (params, self.buffers), (x,), {"noise": noise})

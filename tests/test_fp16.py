@@ -79,3 +79,22 @@ def test_a_tiny_fp16_run_on_the_cpu(engine, monkeypatch):
     assert [h.precision for h in hs] == ["fp16", "fp16"] and all(len(h) == 4 for h in hs)
     assert all(math.isfinite(v) for h in hs for v in h["loss"])
     assert all(torch.isfinite(p).all() for vae in vaes for p in vae.parameters())
+
+
+def test_a_stacked_fp16_population_resumes(tmp_path, monkeypatch):
+    """Stopped and resumed, each member's Adam continues with its own step count."""
+    monkeypatch.setattr(training, "choose_precision", lambda *args, **kwargs: Precision(torch.float16, False))
+    paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
+
+    def population():
+        out = []
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            out.append(VAE("sbd", width=4, image_size=16))
+        return out
+
+    train_many(population(), DATA, seeds=[0, 1], steps=2, batch_size=4, population="stacked", progress="none",
+               checkpoints=paths)
+    hs = train_many(population(), DATA, seeds=[0, 1], steps=4, batch_size=4, population="stacked", progress="none",
+                    checkpoints=paths, resume=True)
+    assert [len(h) for h in hs] == [4, 4] and all(math.isfinite(v) for h in hs for v in h["loss"])
