@@ -109,9 +109,13 @@ def worker(cfg: dict) -> dict:
                 aggregate=members * steps * batch / seconds, memory=peak_memory_mib(device))
 
 
-def run(cfg: dict) -> dict:
-    """Run one configuration in a fresh process."""
-    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(cfg)], capture_output=True, text=True)
+def run(cfg: dict, timeout: float | None = None) -> dict:
+    """Run one configuration in a fresh process (an ``error`` row if it fails or outlasts ``timeout`` s)."""
+    try:
+        out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(cfg)], capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return dict(error=f"timed out after {timeout:.0f} s")
     if out.returncode:
         return dict(error=(out.stderr.strip().splitlines() or ["failed"])[-1])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -125,13 +129,14 @@ def configurations(members: list[int], plain_bf16: bool) -> list[tuple[str, str,
 
 
 def measure(device: torch.device, sizes: list[str], decoders: list[str], members: list[int], steps: int,
-            warmup: int, amp: str = "auto", plain_bf16: bool = False, echo=print) -> list[dict]:
+            warmup: int, amp: str = "auto", plain_bf16: bool = False, echo=print,
+            timeout: float | None = None) -> list[dict]:
     """Every configuration of every size and decoder, each in a fresh process; one row each.
 
     A row holds ``size, decoder, label, members`` and either ``precision, per_member, aggregate,
     memory, vs_plain, vs_train`` (the aggregate's ratio to the plain fp32 loop and to ``train``'s rate,
     i.e. to S ``train`` calls in turn)
-    or ``error`` (the failed process's last line); the ratios are missing where they do not apply. ``echo`` gets each row's table line as it is measured.
+    or ``error`` (the failed process's last line, or its timeout); the ratios are missing where they do not apply. ``echo`` gets each row's table line as it is measured.
     """
     rows = []
     for size in sizes:
@@ -140,7 +145,7 @@ def measure(device: torch.device, sizes: list[str], decoders: list[str], members
             first = len(rows)
             for label, who, s in configurations(members, plain_bf16):
                 row = dict(size=size, decoder=decoder, label=label, members=s,
-                           **run({**base, "who": who, "members": s}))
+                           **run({**base, "who": who, "members": s}, timeout))
                 done = {r["label"]: r["aggregate"] for r in rows[first:] if "error" not in r}
                 if "error" not in row and who != "plain:fp32" and done.get("plain fp32 loop"):
                     row["vs_plain"] = row["aggregate"] / done["plain fp32 loop"]

@@ -35,7 +35,7 @@ import bench_population  # noqa: E402
 
 NOTEBOOK = ROOT / "notebooks" / "03_training.ipynb"
 DEFAULT_OUT = ROOT / "runs" / "gpu_check.md"  # runs/ is git-ignored
-TIMEOUTS = {"tests": 150, "notebook": 240}    # seconds; the benchmark's processes run to their end
+TIMEOUTS = {"tests": 150, "notebook": 240, "configuration": 45}  # seconds per step (per benchmark process)
 PAPER_MEMBERS = (8, 50)
 
 
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + "\n".join(bench_population.markdown_table([]).splitlines()[:2]), flush=True)
     plain_bf16 = bench_population.native_bf16(device)
     rows = bench_population.measure(device, ["paper"], args.decoders, args.members, args.steps, args.warmup,
-                                    plain_bf16=plain_bf16, echo=lambda text: print(text, flush=True))
+                                    plain_bf16=plain_bf16, echo=lambda text: print(text, flush=True),
+                                    timeout=TIMEOUTS["configuration"])
     failed = [r["label"] for r in rows if "error" in r]
     checks.append(Check("bench_population, paper size", not failed,
                         f"{len(rows) - len(failed)} of {len(rows)} configurations measured"

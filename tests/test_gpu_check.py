@@ -66,7 +66,7 @@ def test_summary_table_from_fake_results():
 def test_measure_computes_ratios_against_the_plain_loop_and_train(monkeypatch):
     rates = {"plain:fp32": 100.0, "plain:bf16": 300.0, "train": 150.0, "many:sequential": 150.0,
              "many:stacked": 600.0}
-    monkeypatch.setattr(bench_population, "run", lambda cfg: (
+    monkeypatch.setattr(bench_population, "run", lambda cfg, timeout: (
         dict(error="boom") if cfg["who"] == "many:sequential" and cfg["members"] == 4 else
         dict(precision="fp32", per_member=rates[cfg["who"]] / cfg["members"], aggregate=rates[cfg["who"]],
              memory=1.0)))
@@ -109,3 +109,10 @@ def test_script_says_when_the_project_is_not_installed(tmp_path):
                          text=True, timeout=60)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert "cannot import torch and sbdlib" in out.stderr
+
+
+def test_a_configuration_that_outlasts_its_time_is_an_error_row(monkeypatch):
+    def slow(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], kwargs["timeout"])
+    monkeypatch.setattr(bench_population.subprocess, "run", slow)
+    assert bench_population.run(dict(who="plain:fp32"), timeout=45) == dict(error="timed out after 45 s")
