@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ import bench_population  # noqa: E402
 
 NOTEBOOK = ROOT / "notebooks" / "03_training.ipynb"
 DEFAULT_OUT = ROOT / "runs" / "gpu_check.md"  # runs/ is git-ignored
-TIMEOUTS = {"tests": 150, "notebook": 240, "configuration": 45}  # seconds per step (per benchmark process)
+TIMEOUTS = {"tests": 150, "notebook": 360, "configuration": 45}  # seconds per step (per benchmark process)
 PAPER_MEMBERS = (8, 50)
 
 
@@ -85,15 +86,20 @@ def _env() -> dict[str, str]:
 
 
 def _run(command: list[str], timeout: float, **env: str) -> tuple[int | None, str, float]:
-    """Exit status (None on timeout), combined output and seconds of one command run in the clone."""
+    """Exit status (None on timeout), combined output and seconds of one command run in the clone.
+
+    The command runs in its own process group, so a timeout also ends what it started (a kernel).
+    """
     t0 = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=ROOT, env={**_env(), **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        out = subprocess.run(command, cwd=ROOT, env={**_env(), **env}, capture_output=True, text=True,
-                             timeout=timeout)
-        return out.returncode, out.stdout + out.stderr, time.perf_counter() - t0
-    except subprocess.TimeoutExpired as exc:
-        text = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        return None, text, time.perf_counter() - t0
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out, time.perf_counter() - t0
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return None, out, time.perf_counter() - t0
 
 
 def last_line(text: str) -> str:

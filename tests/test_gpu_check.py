@@ -116,3 +116,10 @@ def test_a_configuration_that_outlasts_its_time_is_an_error_row(monkeypatch):
         raise subprocess.TimeoutExpired(args[0], kwargs["timeout"])
     monkeypatch.setattr(bench_population.subprocess, "run", slow)
     assert bench_population.run(dict(who="plain:fp32"), timeout=45) == dict(error="timed out after 45 s")
+
+
+def test_a_step_that_outlasts_its_time_is_ended_with_what_it_started():
+    code, out, seconds = gpu_check._run(["bash", "-c", "echo started; sleep 60 & wait"], timeout=2)
+    assert code is None and out.strip() == "started" and seconds < 30
+    code, out, _ = gpu_check._run(["bash", "-c", "echo fine; exit 3"], timeout=30)
+    assert (code, out.strip()) == (3, "fine")
