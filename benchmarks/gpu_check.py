@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = bench_population.measure(device, ["paper"], args.decoders, args.members, args.steps, args.warmup,
                                     plain_bf16=plain_bf16, echo=lambda text: print(text, flush=True),
                                     timeout=TIMEOUTS["configuration"])
-    failed = [r["label"] for r in rows if "error" in r]
+    failed = [f"{r['decoder']} {r['label']}" for r in rows if "error" in r]
     checks.append(Check("bench_population, paper size", not failed,
                         f"{len(rows) - len(failed)} of {len(rows)} configurations measured"
                         + (f"; failed: {', '.join(failed)}" if failed else ""), time.perf_counter() - t0))
