@@ -6,7 +6,9 @@ process-wide setting of one loop cannot help the other), and machine noise hits 
 The plain loop gets its images pre-rendered (its data costs nothing); sbdlib's loop
 renders fresh batches as it trains. Prints images/s per round, medians and the ratio.
 
-    python benchmarks/bench_train.py [--decoder sbd|deconv] [--batch 16] [--steps 20] [--rounds 5]
+``--amp on`` measures sbdlib in bf16 autocast (on a CPU, fp32 is the default).
+
+    python benchmarks/bench_train.py [--decoder sbd|deconv] [--batch 16] [--steps 20] [--rounds 5] [--amp auto]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sbdlib.models import VAE
 from sbdlib.training import train
 
 GAUSSIAN_VARIANCE = 0.3
+AMP = {"auto": None, "on": True, "off": False}  # --amp -> sbdlib's amp argument
 
 
 class PlainVAE(nn.Module):
@@ -68,15 +71,21 @@ class PlainVAE(nn.Module):
         return (nll + kl).mean()
 
 
-def plain_rate(model: PlainVAE, opt: torch.optim.Optimizer, data: torch.Tensor, batch: int, steps: int) -> float:
-    """Images/s of the plain loop over ``steps`` steps."""
+def plain_rate(model: PlainVAE, opt: torch.optim.Optimizer, data: torch.Tensor, batch: int, steps: int,
+               autocast: torch.dtype | None = None) -> float:
+    """Images/s of the plain loop over ``steps`` steps (forward under ``autocast`` if given)."""
+    device = data.device
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync()
     t = time.perf_counter()
     for i in range(steps):
         x = data[(i * batch) % len(data):][:batch]
-        loss = model(x)
+        with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            loss = model(x)
         opt.zero_grad()
         loss.backward()
         opt.step()
+    sync()
     return steps * batch / (time.perf_counter() - t)
 
 
@@ -91,8 +100,9 @@ def worker(args: argparse.Namespace) -> float:
         plain_rate(model, opt, data, args.batch, 2)  # warm-up
         return plain_rate(model, opt, data, args.batch, args.steps)
     vae = VAE(args.decoder, width=args.width)
-    train(vae, ds, steps=2, batch_size=args.batch, progress="none", device="cpu")  # warm-up
-    h = train(vae, ds, steps=args.steps, batch_size=args.batch, progress="none", seed=1, device="cpu")
+    amp = AMP[args.amp]
+    train(vae, ds, steps=2, batch_size=args.batch, progress="none", device="cpu", amp=amp)  # warm-up
+    h = train(vae, ds, steps=args.steps, batch_size=args.batch, progress="none", seed=1, device="cpu", amp=amp)
     return len(h) * args.batch / h.seconds
 
 
@@ -103,6 +113,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--amp", choices=sorted(AMP), default="auto",
+                        help="sbdlib's amp (auto: fp32 on every CPU; on: bf16 autocast)")
     parser.add_argument("--worker", choices=["plain", "sbdlib"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -110,12 +122,12 @@ def main() -> None:
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}; {args.decoder} VAE, width {args.width}, batch {args.batch}, "
-          f"{args.steps} steps per measurement, each in a fresh process")
+          f"{args.steps} steps per measurement, each in a fresh process; sbdlib amp={AMP[args.amp]}")
     rates: dict[str, list[float]] = {"plain": [], "sbdlib": []}
     for r in range(args.rounds):
         for who in ("plain", "sbdlib"):
             cmd = [sys.executable, __file__, "--worker", who, "--decoder", args.decoder, "--batch", str(args.batch),
-                   "--width", str(args.width), "--steps", str(args.steps)]
+                   "--width", str(args.width), "--steps", str(args.steps), "--amp", args.amp]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             rates[who].append(float(out.split("RATE")[-1]))
         print(f"round {r}: plain {rates['plain'][-1]:7.1f} img/s   sbdlib {rates['sbdlib'][-1]:7.1f} img/s")

@@ -1,15 +1,28 @@
 """Which device, precision and memory layout a training run uses, chosen per machine.
 
 Machines differ, so the choice is made from what the machine says and measures, never
-from one machine's habits:
+from one machine's habits. :func:`choose_precision` decides; ``amp=False`` always means
+fp32, ``amp=True`` asks for the device's reduced precision, ``amp=None`` (the default) is:
 
-* **CUDA**: bf16 autocast where ``torch.cuda.is_bf16_supported()`` (Ampere and newer),
-  fp32 elsewhere; channels-last memory for single models.
-* **CPU with native bf16** (AVX-512 BF16 or AMX in ``/proc/cpuinfo``): bf16 autocast and
-  channels-last if a short measurement (:func:`cpu_bf16_is_faster`, once per process) finds
-  them faster than fp32 on a convolution of the models' shape.
-* **Other CPUs** (AVX2 only, like the course's CI): fp32 NCHW. Without native bf16 the
-  emulated bf16 kernels ran about 100x slower than fp32 (``benchmarks/bench_roofline.py``).
+* **CUDA with native bf16** (compute capability >= 8.0: A100, H100, RTX 30xx/40xx; or any
+  ROCm GPU): bf16 autocast. ``torch.cuda.is_bf16_supported()`` alone is not trusted: it
+  counts emulated bf16 by default and is True on a T4 (capability 7.5).
+* **Older CUDA GPUs** (T4, V100, P100, GTX 10xx/20xx): fp16 autocast or fp32, whichever a
+  short measurement (:func:`reduced_precision_is_faster`, once per process and device) finds
+  faster, provided fp16 stays finite there. fp16 training needs a ``GradScaler``; the training
+  engines keep one per member when ``Precision.autocast is torch.float16``.
+  ``amp=True`` gives fp16 without measuring.
+* **Apple silicon (MPS)**: fp32; ``amp=True`` is refused. MPS lacks a few operations;
+  :func:`explain_mps_errors` turns PyTorch's long message into one line naming the
+  operation and the fallback (``PYTORCH_ENABLE_MPS_FALLBACK=1``, set before Python starts).
+* **CPU**: fp32 by default on every CPU, also on one with native bf16 (AVX-512 BF16 or AMX),
+  so that a learner's run is comparable with the course's shipped runs, which are fp32.
+  ``amp=True`` opts in to bf16 autocast for speed (a different number in the last digits);
+  :func:`cpu_bf16_is_faster` says whether it pays on this CPU. Without native bf16 the
+  emulated kernels ran about 100x slower than fp32 (``benchmarks/bench_roofline.py``).
+
+Channels-last memory is used with CUDA and with CPU bf16, for single models (a stacked
+population's 5-D batches have no channels-last layout).
 
 Nothing here changes a process-wide setting on import. :func:`configure_process` is the one
 call that does (glibc's allocator, see :func:`sbdlib.convolutions.reuse_freed_memory`); the
@@ -18,11 +31,14 @@ training loop makes it explicitly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +47,12 @@ from sbdlib.checks import seeded_generator
 from sbdlib.convolutions import reuse_freed_memory
 
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
-PROBE_SHAPE = (16, 32, 32, 32)                # [B, C, H, W] of the bf16-vs-fp32 probe convolution
+CUDA_NATIVE_BF16 = (8, 0)                     # compute capability from which CUDA GPUs compute bf16 natively
+PROBE_SHAPES = {"cpu": (16, 32, 32, 32),      # [B, C, H, W] of the probe convolution: a course-scale layer,
+                "cuda": (16, 64, 64, 64)}     # and a paper-scale one (64 x 64, width 64, batch 16) on a GPU
+PROBE_KERNEL = 5
 PROBE_REPEATS = 5
+MPS_FALLBACK = "PYTORCH_ENABLE_MPS_FALLBACK"  # PyTorch's switch: run operations MPS lacks on the CPU
 
 
 @dataclass(frozen=True)
@@ -57,30 +77,39 @@ def module_device(module: Any) -> torch.device:
 
 
 def default_device() -> torch.device:
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when available, else Apple's MPS when available, else CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """The training device, checked to exist (one clear error otherwise).
 
     Args:
-        device: ``None`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+        device: ``None`` (:func:`default_device`), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ...
     """
     if device is None:
         return default_device()
+    names = "'cpu', 'cuda', 'cuda:N' or 'mps'"
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device {device!r} is not a device name; use 'cpu', 'cuda' or 'cuda:N' ({exc})") from None
+        raise ValueError(f"device {device!r} is not a device name; use {names} ({exc})") from None
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = 0 if device.index is None else device.index
         if index >= count:
             raise ValueError(f"device {str(device)!r} does not exist: this machine has {count} CUDA device(s); "
                              f"use device='cpu' or one of {[f'cuda:{i}' for i in range(count)]}")
-    elif device.type not in ("cpu", "mps"):
-        raise ValueError(f"device {str(device)!r} is not supported; use 'cpu' or 'cuda'")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("device 'mps' is not available here (it needs Apple silicon, macOS >= 12.3 and a "
+                             "PyTorch built with MPS); use device='cpu'")
+    elif device.type != "cpu":
+        raise ValueError(f"device {str(device)!r} is not supported; use {names}")
     return device
 
 
@@ -102,56 +131,128 @@ def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
     return any(f in flags for f in CPU_BF16_FLAGS)
 
 
-def _time_conv(x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype | None) -> float:
-    """Median seconds of one forward + backward of ``conv2d(x, w)``, optionally under autocast."""
-    times = []
-    for _ in range(PROBE_REPEATS):
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """Whether a CUDA device computes bf16 natively: compute capability >= 8.0, or any ROCm GPU.
+
+    Deliberately not ``torch.cuda.is_bf16_supported()``, which by default also counts emulated
+    bf16 (True on a T4).
+    """
+    if torch.version.hip:
+        return True
+    return tuple(torch.cuda.get_device_capability(device)) >= CUDA_NATIVE_BF16
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (timing on a GPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_conv(x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype | None) -> tuple[float, bool]:
+    """Median seconds of one forward + backward of ``conv2d(x, w)``, optionally under autocast,
+    and whether every output and gradient was finite."""
+    device = x.device
+    times, finite = [], True
+    for _ in range(PROBE_REPEATS + 1):  # the first one warms up (kernel choice, allocations)
         xi, wi = x.detach().requires_grad_(), w.detach().requires_grad_()
+        _synchronize(device)
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            y = F.conv2d(xi, wi, padding=2)
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            y = F.conv2d(xi, wi, padding=PROBE_KERNEL // 2)
         y.float().sum().backward()
+        _synchronize(device)
         times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+        finite = finite and all(bool(torch.isfinite(t).all()) for t in (y, xi.grad, wi.grad))
+    times = sorted(times[1:])
+    return times[len(times) // 2], finite
 
 
 @functools.cache
+def _probe(device: torch.device, dtype: torch.dtype) -> bool:
+    g = seeded_generator(0)
+    shape = PROBE_SHAPES[device.type]
+    x = torch.randn(shape, generator=g).to(device)
+    w = (torch.randn(shape[1], shape[1], PROBE_KERNEL, PROBE_KERNEL, generator=g)
+         / math.sqrt(shape[1] * PROBE_KERNEL**2)).to(device)  # initialised like a layer: outputs of unit scale
+    fp32, _ = _time_conv(x, w, None)
+    reduced, finite = _time_conv(x.contiguous(memory_format=torch.channels_last),
+                                 w.contiguous(memory_format=torch.channels_last), dtype)
+    return finite and reduced < fp32
+
+
+def reduced_precision_is_faster(device: torch.device, dtype: torch.dtype) -> bool:
+    """Measured once per process and device: does ``dtype`` autocast + channels-last beat fp32?
+
+    The probe is one forward + backward of a 5 x 5 convolution the size of a model's layer
+    (``PROBE_SHAPES``: course scale on a CPU, paper scale on a GPU), median of 5 after a warm-up.
+    A reduced precision whose outputs or gradients are not all finite never counts as faster.
+    """
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return _probe(device, dtype)
+
+
 def cpu_bf16_is_faster() -> bool:
-    """Measured once per process: does bf16 autocast + channels-last beat fp32 on this CPU?
+    """Whether bf16 autocast + channels-last beats fp32 on this CPU (measured once per process).
 
     Only CPUs with native bf16 are measured (on the others bf16 is emulated and far slower).
-    The probe is a 5 x 5 convolution of ``PROBE_SHAPE``, the size of a course-scale layer.
     """
-    if not cpu_has_native_bf16():
-        return False
-    g = seeded_generator(0)
-    x = torch.randn(PROBE_SHAPE, generator=g)
-    w = torch.randn(PROBE_SHAPE[1], PROBE_SHAPE[1], 5, 5, generator=g)
-    fp32 = _time_conv(x, w, None)
-    bf16 = _time_conv(x.contiguous(memory_format=torch.channels_last), w.contiguous(memory_format=torch.channels_last),
-                      torch.bfloat16)
-    return bf16 < fp32
+    return cpu_has_native_bf16() and reduced_precision_is_faster(torch.device("cpu"), torch.bfloat16)
 
 
 def choose_precision(device: torch.device, amp: bool | None = None, *, population: bool = False) -> Precision:
-    """The precision a run on ``device`` uses (see the module docstring).
+    """The precision a run on ``device`` uses (see the module docstring for the rules).
 
     Args:
         device: The training device.
-        amp: ``None`` chooses per machine; ``False`` forces fp32; ``True`` forces the
-            device's reduced precision (bf16 where supported, else fp16 on CUDA).
+        amp: ``None`` chooses per device (fp32 on CPU and MPS); ``False`` forces fp32; ``True``
+            asks for reduced precision: bf16 on CPUs and on CUDA GPUs with native bf16, fp16
+            on older CUDA GPUs; refused on MPS.
         population: A stacked population (5-D batches): channels-last does not apply.
+
+    Returns:
+        ``Precision(autocast, channels_last)``: ``autocast`` is ``torch.bfloat16``,
+        ``torch.float16`` (train with a ``GradScaler``) or ``None`` (fp32).
     """
+    layout = not population
     if amp is False:
         return Precision(None, False)
     if device.type == "cuda":
-        if amp is None and not torch.cuda.is_bf16_supported():
-            return Precision(None, not population)  # fp32: no grad scaler needed, members stay independent
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return Precision(dtype, not population)
-    if device.type == "cpu" and (amp or cpu_bf16_is_faster()):
-        return Precision(torch.bfloat16, not population)
-    return Precision(None, False)
+        if cuda_has_native_bf16(device):
+            return Precision(torch.bfloat16, layout)
+        if amp or reduced_precision_is_faster(device, torch.float16):
+            return Precision(torch.float16, layout)
+        return Precision(None, layout)  # fp32: no grad scaler needed
+    if device.type == "mps":
+        if amp:
+            raise ValueError("amp=True: sbdlib trains in fp32 on MPS (mixed precision there is untested); "
+                             "use amp=None or amp=False")
+        return Precision(None, False)
+    if amp:
+        return Precision(torch.bfloat16, layout)  # an explicit opt-in; emulated (slow) without native bf16
+    return Precision(None, False)  # fp32 on every CPU by default: comparable with the shipped fp32 runs
+
+
+_MPS_OPERATOR = re.compile(r"operator '([^']+)' is not currently implemented for the MPS device")
+
+
+def mps_error_line(exc: BaseException) -> str:
+    """One line for an operation the MPS backend lacks: which one, and the two ways out."""
+    found = _MPS_OPERATOR.search(str(exc))
+    what = f"operation {found.group(1)!r}" if found else "an operation"
+    return (f"{what} is not implemented on Apple's MPS backend: start Python or Jupyter with "
+            f"{MPS_FALLBACK}=1 (it runs such operations on the CPU), or use device='cpu'")
+
+
+@contextlib.contextmanager
+def explain_mps_errors(device: torch.device) -> Iterator[None]:
+    """Re-raise an MPS ``NotImplementedError`` as :func:`mps_error_line` (other errors pass unchanged)."""
+    try:
+        yield
+    except NotImplementedError as exc:
+        if device.type != "mps":
+            raise
+        raise NotImplementedError(mps_error_line(exc)) from None
 
 
 def configure_process(device: torch.device) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 import types
@@ -105,3 +108,101 @@ def test_render_readme_keeps_descriptions_and_text_outside_the_markers():
     assert colab.render_readme(rendered, ["01_a", "02_b"]) == rendered
     with pytest.raises(ValueError, match="README needs"):
         colab.render_readme("no markers here", ["01_a"])
+
+
+# ----------------------------------------------------------------------------- Colab, simulated
+
+STAND_IN = '''"""A stand-in for Colab's google.colab: only what the setup cell uses."""
+import types
+
+enabled = []
+output = types.SimpleNamespace(enable_custom_widget_manager=lambda: enabled.append(True))
+'''
+
+DRIVER = '''import json, sys
+import google.colab  # Colab's kernel has imported it before the first cell runs
+
+exec(compile(open(sys.argv[1]).read(), "colab-setup-cell", "exec"), {"__name__": "__main__"})
+
+import sbdlib
+from sbdlib.data import Circles
+from sbdlib.widgets import factor_explorer
+
+explorer = factor_explorer(Circles("xy"))
+title, (sliders, image) = explorer.children[0], explorer.children[1].children
+before = bytes(image.value)
+sliders.children[0].value = sliders.children[0].max  # move the x slider to its end: the picture is redrawn
+print(json.dumps(dict(sbdlib=sbdlib.__file__, widget_manager=google.colab.enabled, png=before[:4].hex(),
+                      redrawn=bytes(image.value) != before, title=title.value,
+                      view="application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_())))
+'''
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _listing(directory: Path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime for p in directory.iterdir()}
+
+
+@pytest.mark.skipif(not (colab.ROOT / ".git").exists(), reason="needs the course as a git clone")
+def test_setup_cell_in_a_fresh_colab_like_environment(tmp_path):
+    try:
+        _run_setup_cell_in_fresh_environment(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)  # a full clone and a virtual environment: 400 MB
+
+
+def _run_setup_cell_in_fresh_environment(tmp_path: Path) -> None:
+    """A notebook's setup cell, verbatim but for the URL and the clone folder, in a fresh virtual
+    environment that, like Colab, already has PyTorch and the other dependencies (this
+    environment's site-packages, visible through a .pth file) but not sbdlib, with a
+    stand-in ``google.colab``: it clones, pip-installs (from PyPI only the build backend),
+    imports sbdlib from the clone and draws a widget."""
+    import sysconfig
+
+    # The repository to clone: this checkout's commit (with uncommitted changes to tracked files) as branch main.
+    commit = _git("stash", "create", cwd=colab.ROOT) or _git("rev-parse", "HEAD", cwd=colab.ROOT)
+    origin = tmp_path / "origin"
+    _git("clone", "--quiet", "--shared", "--no-checkout", str(colab.ROOT), str(origin), cwd=tmp_path)
+    _git("update-ref", f"refs/heads/{colab.BRANCH}", commit, cwd=origin)
+    clone = tmp_path / "content" / "sbd-course"
+
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    cell = colab.first_code_cell(nb).source
+    url, clone_dir = json.dumps(colab.REPO_URL), json.dumps(colab.CLONE_DIR)
+    assert cell.count(url) == 1 and cell.count(clone_dir) >= 3
+    cell = cell.replace(url, json.dumps(origin.as_uri())).replace(clone_dir, json.dumps(str(clone)))
+    (tmp_path / "cell.py").write_text(cell)
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    ours = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    (site / "preinstalled.pth").write_text("\n".join(ours) + "\n")  # torch & co.; not sbdlib (no .pth runs there)
+    before = {d: _listing(Path(d)) for d in ours}
+
+    stand_in = tmp_path / "stand-in" / "google" / "colab"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text(STAND_IN)
+    (tmp_path / "driver.py").write_text(DRIVER)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PIP_"))}
+    env.update(PYTHONPATH=str(tmp_path / "stand-in"), MPLBACKEND="Agg", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    result = subprocess.run([python, str(tmp_path / "driver.py"), str(tmp_path / "cell.py")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(seen["sbdlib"]).is_relative_to(clone), seen["sbdlib"]
+    assert seen["widget_manager"] == [True] and seen["view"] and seen["redrawn"]
+    assert seen["png"] == b"\x89PNG".hex() and "circles" in seen["title"].lower()
+    assert _git("rev-parse", "HEAD", cwd=clone) == commit
+
+    # After a runtime restart, sbdlib still imports from the clone: pip installed it into the new environment.
+    env.pop("PYTHONPATH")
+    again = subprocess.run([python, "-c", "import sbdlib; print(sbdlib.__file__)"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and Path(again.stdout.strip()).is_relative_to(clone), again.stderr[-2000:]
+    assert {d: _listing(Path(d)) for d in ours} == before  # this environment was not touched

@@ -190,21 +190,6 @@ def test_population_fit_says_what_fits():
     assert population_fit(per_member_bytes=2000, free_bytes=1000) == 0
 
 
-def test_precision_is_chosen_per_machine(monkeypatch):
-    assert devices.cpu_has_native_bf16({"avx2", "avx512_bf16"})
-    assert devices.cpu_has_native_bf16({"amx_bf16"})
-    assert not devices.cpu_has_native_bf16({"avx2", "fma"})
-    cpu = torch.device("cpu")
-    monkeypatch.setattr(devices, "cpu_bf16_is_faster", lambda: False)
-    assert devices.choose_precision(cpu).name == "fp32"
-    assert devices.choose_precision(cpu, amp=True).name == "bf16"
-    monkeypatch.setattr(devices, "cpu_bf16_is_faster", lambda: True)
-    p = devices.choose_precision(cpu)
-    assert p.name == "bf16" and p.channels_last
-    assert not devices.choose_precision(cpu, population=True).channels_last
-    assert devices.choose_precision(cpu, amp=False).name == "fp32"
-
-
 def test_cpu_flags_reads_cpuinfo(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("processor : 0\nflags : fpu avx2 avx512_bf16\n")

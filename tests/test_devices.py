@@ -1,0 +1,198 @@
+"""Tests of sbdlib.devices: device and precision per machine, every branch faked on the CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sbdlib import devices
+
+CPU = torch.device("cpu")
+CUDA = torch.device("cuda")
+MPS = torch.device("mps")
+PRE_AMPERE = {"T4": (7, 5), "V100": (7, 0)}
+NATIVE_BF16 = {"A100": (8, 0), "H100": (9, 0)}
+# torch.cuda.is_bf16_supported as it answers on a T4 (True with emulation, the default) and the reverse
+BF16_ANSWERS = {"emulation-true": lambda including_emulation=True: including_emulation,
+                "always-false": lambda including_emulation=True: False,
+                "always-true": lambda including_emulation=True: True}
+
+
+@pytest.fixture
+def probes(monkeypatch):
+    """Fake the fp16 probe's answer and record the devices it is asked about."""
+    def fake(answer):
+        calls = []
+        monkeypatch.setattr(devices, "reduced_precision_is_faster",
+                            lambda device, dtype: calls.append((device, dtype)) or answer)
+        return calls
+    return fake
+
+
+def fake_cuda(monkeypatch, capability, bf16_answer=BF16_ANSWERS["emulation-true"], hip=None):
+    """Make this process believe it has one CUDA GPU of ``capability``."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", bf16_answer)
+    monkeypatch.setattr(torch.version, "hip", hip)
+
+
+@pytest.mark.parametrize("answer", sorted(BF16_ANSWERS))
+@pytest.mark.parametrize("gpu", sorted(PRE_AMPERE))
+def test_pre_ampere_gpus_never_get_bf16(monkeypatch, probes, gpu, answer):
+    fake_cuda(monkeypatch, PRE_AMPERE[gpu], BF16_ANSWERS[answer])
+    calls = probes(True)
+    assert devices.choose_precision(CUDA) == devices.Precision(torch.float16, True)  # the probe found fp16 faster
+    assert calls == [(CUDA, torch.float16)]
+    assert devices.choose_precision(CUDA, population=True) == devices.Precision(torch.float16, False)
+    probes(False)
+    assert devices.choose_precision(CUDA) == devices.Precision(None, True)  # fp32 was faster or fp16 not finite
+    assert devices.choose_precision(CUDA).name == "fp32"
+    calls = probes(False)
+    assert devices.choose_precision(CUDA, amp=True).name == "fp16" and calls == []  # asked for: no measurement
+    assert devices.choose_precision(CUDA, amp=False) == devices.Precision(None, False)
+
+
+@pytest.mark.parametrize("answer", sorted(BF16_ANSWERS))
+@pytest.mark.parametrize("gpu", sorted(NATIVE_BF16))
+def test_ampere_and_newer_get_bf16_without_a_probe(monkeypatch, probes, gpu, answer):
+    fake_cuda(monkeypatch, NATIVE_BF16[gpu], BF16_ANSWERS[answer])
+    calls = probes(False)
+    assert devices.choose_precision(CUDA) == devices.Precision(torch.bfloat16, True)
+    assert devices.choose_precision(CUDA, amp=True).name == "bf16"
+    assert devices.choose_precision(CUDA, population=True) == devices.Precision(torch.bfloat16, False)
+    assert devices.choose_precision(CUDA, amp=False).name == "fp32"
+    assert calls == []
+
+
+def test_rocm_gets_bf16(monkeypatch, probes):
+    fake_cuda(monkeypatch, (7, 5), BF16_ANSWERS["always-true"], hip="6.2.41133")
+    calls = probes(False)
+    assert devices.cuda_has_native_bf16(CUDA)
+    assert devices.choose_precision(CUDA).name == "bf16" and calls == []
+
+
+def test_capability_is_what_decides(monkeypatch):
+    for capability, native in [((6, 1), False), ((7, 5), False), ((8, 0), True), ((8, 9), True), ((12, 0), True)]:
+        fake_cuda(monkeypatch, capability)
+        assert devices.cuda_has_native_bf16(CUDA) is native, capability
+
+
+def test_cpu_default_is_fp32_even_with_native_bf16(monkeypatch):
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda flags=None: True)
+    monkeypatch.setattr(devices, "cpu_bf16_is_faster", lambda: True)
+    assert devices.choose_precision(CPU) == devices.Precision(None, False)
+    assert devices.choose_precision(CPU, amp=True) == devices.Precision(torch.bfloat16, True)
+    assert devices.choose_precision(CPU, amp=True, population=True) == devices.Precision(torch.bfloat16, False)
+    assert devices.choose_precision(CPU, amp=False).name == "fp32"
+
+
+def test_cpu_flags_say_native_bf16():
+    assert devices.cpu_has_native_bf16({"avx2", "avx512_bf16"})
+    assert devices.cpu_has_native_bf16({"amx_bf16"})
+    assert not devices.cpu_has_native_bf16({"avx2", "fma"})
+
+
+def test_cpu_bf16_is_measured_only_where_native(monkeypatch, probes):
+    calls = probes(True)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda flags=None: False)
+    assert not devices.cpu_bf16_is_faster() and calls == []
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda flags=None: True)
+    assert devices.cpu_bf16_is_faster() and calls == [(CPU, torch.bfloat16)]
+
+
+def fake_mps(monkeypatch, mps=True, cuda=False):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+
+
+def test_mps_is_the_default_after_cuda(monkeypatch):
+    fake_mps(monkeypatch)
+    assert devices.default_device() == MPS
+    assert devices.resolve_device(None) == MPS and devices.resolve_device("mps") == MPS
+    assert devices.choose_precision(MPS) == devices.Precision(None, False)
+    with pytest.raises(ValueError, match="fp32 on MPS"):
+        devices.choose_precision(MPS, amp=True)
+    fake_mps(monkeypatch, cuda=True)
+    assert devices.default_device() == CUDA
+    fake_mps(monkeypatch, mps=False)
+    assert devices.default_device() == CPU
+    with pytest.raises(ValueError, match="'mps' is not available.*device='cpu'"):
+        devices.resolve_device("mps")
+
+
+def test_device_errors_name_every_choice():
+    for bad in ("gpu please", "tpu"):
+        with pytest.raises(ValueError, match="'cpu', 'cuda', 'cuda:N' or 'mps'"):
+            devices.resolve_device(bad)
+
+
+TORCH_MPS_MESSAGE = ("The operator 'aten::grid_sampler_2d_backward' is not currently implemented for the MPS device. "
+                     "If you want this op to be added in priority during the prototype phase of this feature, please "
+                     "comment on https://github.com/pytorch/pytorch/issues/77764. As a temporary fix, you can set the "
+                     "environment variable `PYTORCH_ENABLE_MPS_FALLBACK=1` to use the CPU as a fallback for this op.")
+
+
+def test_a_missing_mps_operation_is_one_line():
+    with pytest.raises(NotImplementedError) as info:
+        with devices.explain_mps_errors(MPS):
+            raise NotImplementedError(TORCH_MPS_MESSAGE)
+    line = str(info.value)
+    assert "\n" not in line and "'aten::grid_sampler_2d_backward'" in line
+    assert "PYTORCH_ENABLE_MPS_FALLBACK=1" in line and "device='cpu'" in line
+    with pytest.raises(NotImplementedError, match="If you want this op"):  # other devices: unchanged
+        with devices.explain_mps_errors(CPU):
+            raise NotImplementedError(TORCH_MPS_MESSAGE)
+    with pytest.raises(KeyError):
+        with devices.explain_mps_errors(MPS):
+            raise KeyError("not ours")
+    assert devices.mps_error_line(NotImplementedError("something else")).startswith("an operation is not")
+
+
+def test_probe_measures_once_per_device_and_checks_finiteness(monkeypatch):
+    monkeypatch.setitem(devices.PROBE_SHAPES, "cpu", (2, 4, 8, 8))
+    timed = []
+
+    def fake_time(x, w, dtype):
+        timed.append(dtype)
+        return (1.0, True) if dtype is None else (0.5, finite)
+    monkeypatch.setattr(devices, "_time_conv", fake_time)
+    devices._probe.cache_clear()
+    finite = True
+    assert devices.reduced_precision_is_faster(CPU, torch.float16)
+    assert devices.reduced_precision_is_faster(CPU, torch.float16) and timed == [None, torch.float16]  # cached
+    finite = False
+    assert not devices.reduced_precision_is_faster(CPU, torch.bfloat16)  # faster but not finite: never chosen
+    devices._probe.cache_clear()
+
+
+def test_probe_cuda_device_is_indexed(monkeypatch):
+    asked = []
+    monkeypatch.setattr(devices, "_probe", lambda device, dtype: asked.append(device) or True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert devices.reduced_precision_is_faster(CUDA, torch.float16)
+    assert asked == [torch.device("cuda", 0)]
+
+
+def test_timed_conv_reports_overflow():
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(2, 4, 8, 8, generator=g), torch.randn(4, 4, 5, 5, generator=g) / 10
+    seconds, finite = devices._time_conv(x, w, torch.float16)
+    assert seconds > 0 and finite
+    assert not devices._time_conv(x * 1e6, w, torch.float16)[1]  # beyond fp16's 65504
+    assert devices._time_conv(x * 1e6, w, None)[1]  # fp32 holds it
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
+def test_real_gpu_precision_follows_capability():
+    device = torch.device("cuda", torch.cuda.current_device())
+    major, minor = torch.cuda.get_device_capability(device)
+    p = devices.choose_precision(device)
+    if (major, minor) >= devices.CUDA_NATIVE_BF16 or torch.version.hip:
+        assert p.name == "bf16"
+    else:
+        assert p.name in ("fp16", "fp32")
+        assert p.name == ("fp16" if devices.reduced_precision_is_faster(device, torch.float16) else "fp32")
