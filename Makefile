@@ -41,6 +41,7 @@ colab: $(STAMP)  ## regenerate every notebook's Colab setup cell and the README'
 
 figures: $(STAMP)  ## execute every notebook at course scale, headless; rewrites figures/ and the notebooks' outputs
 	for nb in $(NOTEBOOKS); do SBDLIB_SCALE=course SBDLIB_SHIP_FIGURES=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
+	$(BIN)/python -m sbdlib.notebook_format $(NOTEBOOKS)  # the form JupyterLab saves: opening them changes nothing
 
 results: $(STAMP)  ## retrain and re-evaluate the shipped course-scale runs (data/checkpoints, data/results); see data/README.md
 	SBDLIB_SCALE=course $(BIN)/python -m sbdlib.experiments circles-xy --seeds 0-9 --ship --retrain
