@@ -30,7 +30,7 @@ test: $(STAMP)  ## unit tests + every notebook executed in quick mode (nbval), t
 	SBDLIB_SCALE=quick $(BIN)/python -m pytest tests $(NOTEBOOKS) --ignore=$(BROWSER_TESTS) --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
 	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory test-browser; else echo '*** $(CHROMIUM_HINT)'; fi
 
-test-browser: $(STAMP)  ## the browser suite only: the notebooks' sliders moved in JupyterLab in headless Chromium
+test-browser: $(STAMP)  ## the browser suite only: the notebooks' sliders moved in JupyterLab in headless Chromium; every notebook opened with autosave on
 	$(BIN)/python -m pytest $(BROWSER_TESTS) -q
 
 unit: $(STAMP)  ## unit tests only
