@@ -453,8 +453,11 @@ class NotebookPage:
 
         Much faster than :meth:`open` for a series of notebooks: the app loads once.
         """
-        self.page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)",
-                                    timeout=timeout_s * 1000, polling=POLL_MS)
+        try:
+            self.page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)",
+                                        timeout=timeout_s * 1000, polling=POLL_MS)
+        except Exception as error:
+            raise LabError(f"{self.name}: JupyterLab did not load in the page within {timeout_s:.0f} s") from error
         self.page.evaluate("async (path) => { const app = window.jupyterapp; await app.restored; "
                            "await app.commands.execute('docmanager:open', {path}); }", self.name)
         self._wait_for("the notebook open with an idle kernel",

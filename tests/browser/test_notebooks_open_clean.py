@@ -29,6 +29,7 @@ AUTOSAVE_WAIT_S = 2 * AUTOSAVE_INTERVAL_S + 1  # past at least one autosave afte
 SETTINGS = {"@jupyterlab/docmanager-extension/plugin": {"autosave": True, "autosaveInterval": AUTOSAVE_INTERVAL_S}}
 PROGRESS_BAR = re.compile(r"(\d+)/(\d+) \[")  # tqdm's "2000/2000 [01:23<00:00, ...]"
 DIFF_LINES = 30
+OPEN_TIMEOUT_S = 180.0  # the app's first load and a kernel start; on a loaded 2-core machine either can take a minute
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def lab_page(browser):
         pytest.fail(str(error), pytrace=False)
     page = browser.new_page()
     try:
-        page.goto(server.lab_url(), timeout=labdriver.APP_TIMEOUT_S * 1000)
+        page.goto(server.lab_url(), wait_until="commit", timeout=labdriver.APP_TIMEOUT_S * 1000)
         yield server, page
     finally:
         page.close()
@@ -82,7 +83,7 @@ def test_notebook_opens_clean_and_shows_widget_pictures(lab_page, path, report):
     server, page = lab_page
     notebook = labdriver.NotebookPage(page, server, path.name)
     start = time.monotonic()
-    notebook.open_in_app()
+    notebook.open_in_app(timeout_s=OPEN_TIMEOUT_S)
     try:
         problems = _widget_problems(notebook.widget_outputs())
         deadline = time.monotonic() + AUTOSAVE_WAIT_S
