@@ -30,7 +30,7 @@ test: $(STAMP)  ## unit tests + every notebook executed in quick mode (nbval), t
 	SBDLIB_SCALE=quick $(BIN)/python -m pytest tests $(NOTEBOOKS) --ignore=$(BROWSER_TESTS) --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
 	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory test-browser; else echo '*** $(CHROMIUM_HINT)'; fi
 
-test-browser: $(STAMP)  ## the browser suite only: the notebooks' sliders moved in JupyterLab in headless Chromium
+test-browser: $(STAMP)  ## the browser suite only: the notebooks' sliders moved in JupyterLab in headless Chromium; every notebook opened with autosave on
 	$(BIN)/python -m pytest $(BROWSER_TESTS) -q
 
 unit: $(STAMP)  ## unit tests only
@@ -41,6 +41,7 @@ colab: $(STAMP)  ## regenerate every notebook's Colab setup cell and the README'
 
 figures: $(STAMP)  ## execute every notebook at course scale, headless; rewrites figures/ and the notebooks' outputs
 	for nb in $(NOTEBOOKS); do SBDLIB_SCALE=course SBDLIB_SHIP_FIGURES=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
+	$(BIN)/python -m sbdlib.notebook_format $(NOTEBOOKS)  # the form JupyterLab saves: opening them changes nothing
 
 results: $(STAMP)  ## retrain and re-evaluate the shipped course-scale runs (data/checkpoints, data/results); see data/README.md
 	SBDLIB_SCALE=course $(BIN)/python -m sbdlib.experiments circles-xy --seeds 0-9 --ship --retrain

@@ -177,13 +177,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import nbformat
 
+    from sbdlib.notebook_format import format_text
+
     stale = []
     for path in args.notebooks or sorted(NOTEBOOK_DIR.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         if update_notebook(nb):
             stale.append(path)
-            if not args.check:
-                nbformat.write(nb, path)
+            if not args.check:  # in the form JupyterLab saves (sbdlib.notebook_format)
+                path.write_text(format_text(nbformat.writes(nb)), encoding="utf-8")
     text = README.read_text()
     new_text = render_readme(text, notebook_names())
     if new_text != text:

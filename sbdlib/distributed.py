@@ -205,7 +205,7 @@ def run_experiment_on_ray(experiment: str = DEFAULT_EXPERIMENT, seeds: Iterable[
                           cpus_per_task: int = 1, retries: int = DEFAULT_RETRIES) -> list[dict[str, Any]]:
     """:func:`sbdlib.experiments.run_experiment` with its configurations as Ray tasks side by side; the same rows.
 
-    Uses the Ray session already started in this process if there is one, else joins (or
+    Uses the Ray runtime already started in this process if there is one, else joins (or
     starts) the cluster at ``address`` and leaves it at the end. Every check -- Ray installed,
     the cluster reachable and able to run a task, the storage writable, every configuration
     buildable -- is made before any task starts.

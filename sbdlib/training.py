@@ -138,9 +138,9 @@ class _Progress:
         self.bar = self.figure = self.handle = None
         self.reports = 0
         if self.mode == "notebook":
-            from tqdm.auto import tqdm
+            from sbdlib.widgets import progress_bar  # its saved output reads as it ended
 
-            self.bar = tqdm(total=total, initial=start, desc=f"{title} ({setting})" if setting else title, leave=True)
+            self.bar = progress_bar(total=total, initial=start, desc=f"{title} ({setting})" if setting else title)
 
     def update(self, step: int, means: list[dict[str, float] | None]) -> None:
         """Report each member's running means at ``step`` (``None`` for members that stopped)."""

@@ -5,13 +5,21 @@
 :func:`geometry_explorer` redraws their latent-space geometry (notebook 05).
 The widgets build without a browser (headless notebook runs); they only update live in
 a running kernel.
+
+Each explorer is displayed together with a **picture of itself** (a PNG of what it shows,
+see :class:`PictureBox`) and a one-line text: JupyterLab draws a widget only in a trusted
+notebook with its kernel running, and a notebook opened without running it (a fresh clone
+is not trusted) shows the richest *safe* output of each cell instead, the picture.
+:func:`progress_bar` is a notebook progress bar whose saved output reads as it finished.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
 import io
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import ipywidgets
 import numpy as np
@@ -47,6 +55,115 @@ def image_to_png(image: Tensor, display_size: int = DISPLAY_SIZE) -> bytes:
     return buffer.getvalue()
 
 
+PICTURE_DPI = 100  # pixels per inch of a widget's picture
+PICTURE_PANEL_INCHES = 2.2  # side of one image panel in a widget's picture
+PICTURE_NOTE = "a picture of the widget: run the notebook to use it"
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+class PictureBox(ipywidgets.VBox):
+    """A VBox displayed with a PNG picture of what it shows and a one-line text, beside the live widget.
+
+    The display bundle holds the widget view (what a running, trusted notebook shows), an
+    ``image/png`` (what JupyterLab shows for a notebook opened unrun: widget views are not
+    a *safe* output, pictures are) and a short ``text/plain``.
+
+    Args:
+        children: The widgets in the box.
+        picture: Returns the picture's PNG bytes, or ``None`` for none (called at each display).
+        summary: Returns the one-line text (called at each display).
+    """
+
+    def __init__(self, children: list[ipywidgets.Widget], picture: Callable[[], bytes | None],
+                 summary: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(children, **kwargs)
+        self._picture, self._summary = picture, summary
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        data = super()._repr_mimebundle_(**kwargs)
+        data["text/plain"] = self._summary()
+        png = self._picture()
+        if png:
+            data["image/png"] = base64.b64encode(png).decode("ascii")
+        return data
+
+
+def panels_png(panels: list[tuple[str, str, bytes]], caption: str, side_lines: tuple[str, ...] = ()) -> bytes:
+    """A row of titled images as one PNG (a widget's picture), optionally after a column of text lines.
+
+    Args:
+        panels: ``(title, title colour, PNG bytes of the image)`` per panel.
+        caption: Line under the panels.
+        side_lines: Lines shown left of the images (e.g. the sliders' values).
+
+    Returns:
+        The PNG file's bytes.
+    """
+    from matplotlib.figure import Figure  # no pyplot: nothing is registered or shown
+
+    columns = len(panels) + (1 if side_lines else 0)
+    fig = Figure(figsize=(PICTURE_PANEL_INCHES * columns, PICTURE_PANEL_INCHES + 0.5), dpi=PICTURE_DPI)
+    if side_lines:
+        ax = fig.add_subplot(1, columns, 1)
+        ax.axis("off")
+        ax.text(0.0, 0.5, "\n".join(side_lines), ha="left", va="center", fontsize=9, family="monospace",
+                transform=ax.transAxes)
+    for i, (title, color, png) in enumerate(panels):
+        ax = fig.add_subplot(1, columns, columns - len(panels) + i + 1)
+        ax.imshow(np.asarray(PILImage.open(io.BytesIO(png)).convert("RGB")), interpolation="nearest")
+        ax.set_title(title, color=color, fontsize=10, fontweight="bold")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.text(0.5, 0.02, caption, ha="center", va="bottom", fontsize=8, style="italic")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes, drawn as the notebook's inline backend draws it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def progress_bar(total: int, initial: int = 0, desc: str = "") -> Any:
+    """A tqdm notebook bar whose saved output, once closed, reads as it ended (``2000/2000``), not as it began.
+
+    A widget's text is fixed when it is displayed, so a bar's saved ``text/plain`` would keep
+    its first state (``0/2000``); this bar is displayed with a display id and displayed again
+    in place when it closes. Outside a notebook it is tqdm's plain text bar.
+    """
+    from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    if not issubclass(tqdm, notebook_tqdm):  # tqdm.auto chose the text bar
+        return tqdm(total=total, initial=initial, desc=desc, leave=True)
+    return _closing_bar_class()(total=total, initial=initial, desc=desc, leave=True, display=False)
+
+
+@functools.cache
+def _closing_bar_class() -> type:
+    """tqdm's notebook bar, displayed under a display id and displayed again when closed."""
+    from IPython.display import display
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    class ClosingBar(notebook_tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.handle = display(self.container, display_id=True)
+
+        def close(self) -> None:
+            if self.disable:
+                return
+            super().close()
+            if getattr(self, "handle", None) is not None:
+                self.handle.update(self.container)
+
+    return ClosingBar
+
+
 def _factor_slider(dataset: FactorDataset, i: int, value: float) -> ipywidgets.Widget:
     """An IntSlider for integer-valued discrete factors, else a FloatSlider."""
     name, (lo, hi), size = dataset.factor_names[i], dataset.factor_ranges[i], dataset.factor_sizes[i]
@@ -74,7 +191,7 @@ def factor_explorer(dataset: FactorDataset, *, initial: dict[str, float] | None 
             ``dataset.default_factors()``.
 
     Returns:
-        A widget (title, sliders and image) to display in a notebook.
+        A :class:`PictureBox` (title, sliders and image) to display in a notebook.
 
     Raises:
         ValueError: If ``initial`` names an unknown factor or a value outside its range.
@@ -99,7 +216,15 @@ def factor_explorer(dataset: FactorDataset, *, initial: dict[str, float] | None 
     for slider in sliders:
         slider.observe(update, names="value")
     update()
-    return ipywidgets.VBox([title, ipywidgets.HBox([ipywidgets.VBox(sliders), image])])
+
+    def picture() -> bytes:
+        values = tuple(f"{s.description} = {float(s.value):.3g}" for s in sliders)
+        return panels_png([(dataset.name, "black", image.value)], PICTURE_NOTE, side_lines=values)
+
+    def summary() -> str:
+        return f"Factor explorer of {dataset.name}: {len(sliders)} sliders ({', '.join(dataset.factor_names)})"
+
+    return PictureBox([title, ipywidgets.HBox([ipywidgets.VBox(sliders), image])], picture, summary)
 
 
 # ----------------------------------------------------------------------------------------
@@ -114,7 +239,7 @@ TIMING_REPEATS = 20
 DECODE_THREADS = 1  # torch threads for one slider move (see LatentExplorer.update_image)
 
 
-class LatentExplorer(ipywidgets.VBox):
+class LatentExplorer(PictureBox):
     """Decode hand-picked latents of several VAEs live; see :func:`latent_explorer`.
 
     Attributes:
@@ -173,8 +298,23 @@ class LatentExplorer(ipywidgets.VBox):
         seed_box = ipywidgets.HBox([ipywidgets.VBox([self.seed_slider, note],
                                                     layout=ipywidgets.Layout(width="420px")),
                                     ipywidgets.VBox([ipywidgets.HTML("input"), self.thumbnail])])
-        super().__init__([seed_box, ipywidgets.HBox(columns)])
+        super().__init__([seed_box, ipywidgets.HBox(columns)], self.picture, self.summary)
         self.set_seed(0)
+
+    def picture(self) -> bytes:
+        """PNG of what the explorer shows: the seed image and each model's decoded image."""
+        from sbdlib.plots import color_of, label_of
+
+        panels = [("input", "black", self.thumbnail.value)]
+        panels += [(label_of(key, vae), color_of(key, vae), self.images[key].value) for key, vae in self.vaes.items()]
+        return panels_png(panels, f"seed image {self.seed_slider.value}, sliders at its posterior mean ({PICTURE_NOTE})")
+
+    def summary(self) -> str:
+        """One line naming the models and their latent sliders."""
+        from sbdlib.plots import label_of
+
+        models = ", ".join(f"{label_of(key, vae)} ({len(self.sliders[key])} latents)" for key, vae in self.vaes.items())
+        return f"Latent explorer: {models}; seed image {self.seed_slider.value} of {self.inputs.shape[0]}"
 
     def latents(self, key: str) -> Tensor:
         """The latent vector ``[1, D]`` that model ``key``'s sliders describe."""
@@ -263,7 +403,7 @@ def latent_explorer(vaes: dict[str, torch.nn.Module], images: Tensor) -> LatentE
             reference batch of the latent ordering, so pass a few hundred.
 
     Returns:
-        A :class:`LatentExplorer` (an ``ipywidgets.VBox``) to display.
+        A :class:`LatentExplorer` (an ``ipywidgets.VBox`` with a picture, see :class:`PictureBox`) to display.
     """
     return LatentExplorer(vaes, images)
 
@@ -314,13 +454,13 @@ def geometry_explorer(vaes: dict[str, torch.nn.Module], dataset: FactorDataset, 
         n: Grid values per factor.
 
     Returns:
-        A VBox (dropdowns above the output).
+        A :class:`PictureBox` (dropdowns above the output; its picture is the figure shown).
     """
     import matplotlib.pyplot as plt
     from IPython import get_ipython
     from IPython.display import display
 
-    from sbdlib.plots import latent_order, plot_geometry_comparison
+    from sbdlib.plots import label_of, latent_order, plot_geometry_comparison
 
     if dataset.num_factors < 2:
         raise ValueError(f"{dataset.name} has fewer than two factors: no 2-D grid to draw")
@@ -334,6 +474,7 @@ def geometry_explorer(vaes: dict[str, torch.nn.Module], dataset: FactorDataset, 
     latent_2 = ipywidgets.Dropdown(options=ranks, value=1, description="latent (vertical)", style=style)
     message = ipywidgets.HTML()
     output = ipywidgets.Output()
+    shown: dict[str, Any] = {"figure": None}  # the figure on display, for the picture
 
     def redraw(_change: object = None) -> None:
         """Recompute the grid for the chosen factors and latent ranks and draw it."""
@@ -352,9 +493,17 @@ def geometry_explorer(vaes: dict[str, torch.nn.Module], dataset: FactorDataset, 
             if get_ipython() is not None:  # outside a kernel (scripts, tests) there is nowhere to show it
                 display(fig)
             plt.close(fig)
+            shown["figure"] = fig
+
+    def picture() -> bytes | None:
+        return None if shown["figure"] is None else figure_png(shown["figure"])
+
+    def summary() -> str:
+        return (f"Latent geometry explorer: {', '.join(label_of(key, vae) for key, vae in vaes.items())}; factors {factor_a.value} and {factor_b.value}, "
+                f"latent ranks {latent_1.value + 1} and {latent_2.value + 1}")
 
     for control in (factor_a, factor_b, latent_1, latent_2):
         control.observe(redraw, names="value")
     redraw()
-    return ipywidgets.VBox([ipywidgets.HBox([factor_a, factor_b]), ipywidgets.HBox([latent_1, latent_2]),
-                            message, output])
+    return PictureBox([ipywidgets.HBox([factor_a, factor_b]), ipywidgets.HBox([latent_1, latent_2]), message, output],
+                      picture, summary)

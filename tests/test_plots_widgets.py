@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -288,3 +290,66 @@ def test_seeds_by_group_draws_a_row_per_metric(figures_dir):
     assert len(titles) == 4 and titles[0].endswith(": 1,000 steps") and titles[3].endswith(": 10,000 steps")
     assert fig.axes[0].get_ylabel() and not fig.axes[1].get_ylabel() and fig.axes[2].get_ylabel()
     assert (figures_dir / "by_budget.png").exists()
+
+
+def _picture(widget):
+    """The widget's display bundle and its picture's pixels ``[H, W, 3]``."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    bundle = widget._repr_mimebundle_()
+    png = base64.b64decode(bundle["image/png"])
+    return bundle, np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _check_bundle(bundle, starts):
+    # The live view (a running, trusted notebook), a picture (a notebook opened unrun) and one short line.
+    assert widgets.WIDGET_VIEW_MIME in bundle
+    text = bundle["text/plain"]
+    assert text.startswith(starts) and "\n" not in text and "children=" not in text and len(text) < 200, text
+
+
+def test_explorers_display_a_picture_of_what_they_show(tiny_vaes, images):
+    explorer = widgets.latent_explorer(tiny_vaes, images[:8])
+    bundle, before = _picture(explorer)
+    _check_bundle(bundle, "Latent explorer: DeConv (10 latents), Spatial Broadcast (10 latents)")
+    explorer.sliders["sbd"][0].value = 3.0 if explorer.sliders["sbd"][0].value < 0 else -3.0
+    after = _picture(explorer)[1]
+    assert before.shape == after.shape and before.shape[1] > before.shape[0]  # a row of panels
+    assert (before != after).any(), "the picture must show the sliders' current state"
+
+    bundle, pixels = _picture(widgets.factor_explorer(get_dataset("circles/xy"), initial={"x": 0.2}))
+    _check_bundle(bundle, "Factor explorer of circles/xy: 2 sliders (x, y)")
+    assert pixels.std() > 0
+
+    geometry = widgets.geometry_explorer(tiny_vaes, get_dataset("circles/xy"), n=4)
+    bundle, pixels = _picture(geometry)
+    _check_bundle(bundle, "Latent geometry explorer: DeConv, Spatial Broadcast; factors x and y")
+    assert pixels.shape[0] > 100 and pixels.std() > 0
+
+
+def test_progress_bar_outside_a_notebook_is_tqdms_text_bar():
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    bar = widgets.progress_bar(total=3, desc="x")
+    try:
+        assert not isinstance(bar, notebook_tqdm)
+    finally:
+        bar.close()
+
+
+def test_a_closed_notebook_progress_bar_is_saved_as_it_ended(tmp_path):
+    # In a kernel the bar is a widget; its saved text must read 5/5, not the 0/5 it showed when displayed.
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "from sbdlib.widgets import progress_bar\nbar = progress_bar(total=5, desc='steps')\n"
+        "for _ in range(5):\n    bar.update(1)\nbar.close()"))
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(Path(__file__).resolve().parents[1])}}).execute()
+    shown = [o for o in nb.cells[0].outputs if o.output_type == "display_data"]
+    assert len(shown) == 1 and widgets.WIDGET_VIEW_MIME in shown[0].data
+    assert "5/5" in shown[0].data["text/plain"] and "100%" in shown[0].data["text/plain"], shown[0].data["text/plain"]

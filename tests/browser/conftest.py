@@ -79,7 +79,7 @@ def lab_server():
 
 
 @pytest.fixture(scope="session")
-def browser(lab_server):
+def browser():
     """Headless Chromium (a Playwright BrowserContext) with a fresh profile; closed at the end."""
     from playwright.sync_api import sync_playwright
 

@@ -5,13 +5,16 @@ No pytest here, so ``benchmarks/bench_widgets.py`` can use it too. The pieces:
 * :func:`missing_requirement`: why a browser run cannot happen here (no Chromium, no
   Playwright), as one line that says how to fix it, or ``None``.
 * :class:`LabServer`: ``python -m jupyterlab`` on a free localhost port, serving *copies*
-  of notebooks (outputs and saved widget state stripped) from a temporary folder, with its
-  own config, data, runtime, settings and workspace folders, so neither the checkout nor the
-  user's Jupyter settings are touched. Autosave is off as well. Always :meth:`LabServer.stop` it.
+  of notebooks (outputs and saved widget state stripped, or byte for byte with ``verbatim``)
+  from a temporary folder, with its own config, data, runtime, settings and workspace
+  folders, so neither the checkout nor the user's Jupyter settings are touched. Autosave is
+  off unless ``settings`` turn it on. Its notebooks are not trusted (a fresh notary), as
+  for anyone who clones the course. Always :meth:`LabServer.stop` it.
 * :func:`launch_browser`: Debian's ``chromium`` (Playwright cannot download browsers here)
   with a fresh profile and no background networking.
-* :class:`NotebookPage`: open a notebook, "Run All Cells" from the menu, wait for the
-  kernel, collect error outputs, compare images, time a slider move in the page.
+* :class:`NotebookPage`: open a notebook (a new page, or in a page already showing
+  JupyterLab), "Run All Cells" from the menu, wait for the kernel, collect error outputs,
+  see how widget outputs render, compare images, time a slider move, save, close.
 
 Every wait has a bound; a timeout says what it was waiting for.
 """
@@ -128,11 +131,18 @@ class LabServer:
         notebooks: Notebook files to copy into the served folder (their names are kept).
         env: Extra environment of the server and so of its kernels (e.g. ``SBDLIB_SCALE``).
         files: Further ``{name: text}`` files to write into the served folder.
+        verbatim: Copy the notebooks byte for byte (default: without outputs and widget state).
+        settings: ``{plugin: {setting: value}}`` over :data:`LAB_SETTINGS` (e.g. autosave on).
     """
 
     def __init__(self, notebooks: Iterable[Path] = (), env: dict[str, str] | None = None,
-                 files: dict[str, str] | None = None) -> None:
+                 files: dict[str, str] | None = None, verbatim: bool = False,
+                 settings: dict[str, dict[str, Any]] | None = None) -> None:
         self.notebooks = [Path(p) for p in notebooks]
+        self.verbatim = verbatim
+        self.settings = {plugin: dict(values) for plugin, values in LAB_SETTINGS.items()}
+        for plugin, values in (settings or {}).items():
+            self.settings.setdefault(plugin, {}).update(values)
         self.extra_env = dict(env or {})
         self.files = dict(files or {})
         self.token = secrets.token_hex(16)
@@ -160,7 +170,10 @@ class LabServer:
         """Prepare the scratch folders and start JupyterLab; retry on another port if one was taken."""
         self.root.mkdir(parents=True, exist_ok=True)
         for notebook in self.notebooks:
-            copy_notebook(notebook, self.root)
+            if self.verbatim:
+                shutil.copyfile(notebook, self.root / notebook.name)
+            else:
+                copy_notebook(notebook, self.root)
         for name, text in self.files.items():
             (self.root / name).write_text(text)
         self._write_settings()
@@ -195,9 +208,9 @@ class LabServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def lab_url(self, path: str) -> str:
-        """URL that opens ``path`` (relative to the served folder) in JupyterLab, token included."""
-        return f"{self.base_url}/lab/tree/{path}?token={self.token}"
+    def lab_url(self, path: str = "") -> str:
+        """URL that opens ``path`` (relative to the served folder; none: the file browser) in JupyterLab."""
+        return f"{self.base_url}/lab{'/tree/' + path if path else ''}?token={self.token}"
 
     def api(self, method: str, path: str, timeout_s: float = 10.0) -> Any:
         """Call the server's REST API; returns the decoded JSON (``None`` for an empty body)."""
@@ -245,7 +258,7 @@ class LabServer:
         return env
 
     def _write_settings(self) -> None:
-        for plugin, values in LAB_SETTINGS.items():
+        for plugin, values in self.settings.items():
             path = self.scratch / "settings" / f"{plugin}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
@@ -344,6 +357,26 @@ _NOTEBOOK_STATE_JS = """
 }
 """
 
+# JS: how each widget output of the open notebook renders: the chosen mime type, its text, whether it shows an image.
+_WIDGET_OUTPUTS_JS = """
+(path) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.context || panel.context.path !== path) return null;
+  const found = [];
+  panel.content.widgets.forEach((cell, c) => {
+    if (cell.model.type !== 'code') return;
+    cell.model.outputs.toJSON().forEach((output, i) => {
+      if (!output.data || !output.data['application/vnd.jupyter.widget-view+json']) return;
+      const child = cell.outputArea.widgets[i];
+      const node = child ? child.node.querySelector('[data-mime-type]') : null;
+      found.push({cell: c, mime: node ? node.getAttribute('data-mime-type') : null,
+                  text: node ? node.innerText.trim().slice(0, 300) : '', image: !!(node && node.querySelector('img'))});
+    });
+  });
+  return found;
+}
+"""
+
 # JS: SHA-256 of an <img>'s decoded pixels (drawn on a canvas), with its size.
 _PIXELS_JS = """
 async (img) => {
@@ -414,6 +447,41 @@ class NotebookPage:
         self.page.goto(self.server.lab_url(self.name), timeout=timeout_s * 1000)
         self._wait_for("the notebook open with an idle kernel",
                        "s => s.phase === 'ready' && s.status === 'idle'", timeout_s)
+
+    def open_in_app(self, timeout_s: float = APP_TIMEOUT_S) -> None:
+        """Open this notebook in the JupyterLab already loaded in the page (File > Open); wait for an idle kernel.
+
+        Much faster than :meth:`open` for a series of notebooks: the app loads once.
+        """
+        try:
+            self.page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)",
+                                        timeout=timeout_s * 1000, polling=POLL_MS)
+        except Exception as error:
+            raise LabError(f"{self.name}: JupyterLab did not load in the page within {timeout_s:.0f} s") from error
+        self.page.evaluate("async (path) => { const app = window.jupyterapp; await app.restored; "
+                           "await app.commands.execute('docmanager:open', {path}); }", self.name)
+        self._wait_for("the notebook open with an idle kernel",
+                       "s => s.phase === 'ready' && s.status === 'idle'", timeout_s)
+
+    def is_dirty(self) -> bool:
+        """Whether the open notebook has changes not saved yet."""
+        return self.page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
+
+    def save(self) -> None:
+        """File > Save: write the notebook as JupyterLab holds it (waits until the server has it)."""
+        self.page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.context.save(); }")
+
+    def close(self) -> None:
+        """Shut the notebook's kernel down and close its tab, without asking to save."""
+        self.page.evaluate("""async () => {
+          const panel = window.jupyterapp.shell.currentWidget;
+          await panel.sessionContext.shutdown();
+          panel.dispose();
+        }""")
+
+    def widget_outputs(self) -> list[dict[str, Any]]:
+        """Each widget output of the notebook: ``{cell, mime, text, image}`` as the page renders it."""
+        return self.page.evaluate(_WIDGET_OUTPUTS_JS, self.name)
 
     def run_all(self, timeout_s: float = RUN_TIMEOUT_S) -> float:
         """Run > Run All Cells from the menu bar; wait for every code cell to run and the kernel to go idle.
