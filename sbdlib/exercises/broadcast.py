@@ -1,0 +1,3 @@
+"""Checkers of notebook 02 (the Spatial Broadcast decoder)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Checkers of notebook 01 (the datasets)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Checkers of notebook 05 (latent geometry)."""
+
+__all__: list[str] = []
