@@ -718,7 +718,7 @@ def train_many(
     engine = engine_cls(members, device, precision, lr, batch_size, dataset, optimizer_states, compile)
     log_every = log_every or max(1, steps // REPORTS_PER_RUN)
     check_every = 1 if device.type == "cpu" else log_every
-    decoder = vaes[0].config["decoder"]
+    decoder = vaes[0].decoder_name
     title = title or (decoder if len(vaes) == 1 else f"{decoder} x {len(vaes)} ({engine_name})")
     start = min(m.start for m in members)
     bar = _Progress(progress, steps, start, log_every, title, decoder)
