@@ -123,7 +123,15 @@ def check_sbd_decoder(decoder_class: Callable[..., nn.Module]) -> None:
 
     It must have Table 1's size at the defaults (81,027 parameters for 10 latents and 3 channels) and compute
     the library's function (:class:`sbdlib.models.SpatialBroadcastDecoder`) with its own weights.
+    The modules are built from a fixed seed; the caller's global random state is left as it was.
     """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        _check_sbd_decoder(decoder_class)
+
+
+def _check_sbd_decoder(decoder_class: Callable[..., nn.Module]) -> None:
+    """:func:`check_sbd_decoder`, under a fixed seed."""
     name = name_of(decoder_class)
     small = attempted(decoder_class, 4, 2, width=8, image_size=16)
     if small is NOT_ATTEMPTED:
