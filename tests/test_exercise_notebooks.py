@@ -20,6 +20,8 @@ EXERCISE_NOTEBOOKS = {"01_datasets": True, "02_spatial_broadcast": True, "03_tra
                       "04_traversals": False, "05_latent_geometry": False, "06_metrics": False}
 SOLUTION = re.compile(r"<details><summary>Solution</summary>\s*```python\n(.*?)```\s*</details>", re.S)
 CELL_TIMEOUT_S = 900
+MINUTES = re.compile(r"⏱\s*(?:about\s*)?(\d+)\s*min")
+README = NOTEBOOK_DIR.parent / "README.md"
 
 
 def _tags(cell) -> list[str]:
@@ -62,6 +64,16 @@ def _found(path: Path):
 def test_exercises_have_skeleton_check_and_solution(path):
     _, found = _found(path)
     assert len(found) >= MIN_EXERCISES, f"{path.name}: {len(found)} exercises, at least {MIN_EXERCISES} expected"
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_readme_states_the_exercises_and_their_time(path):
+    nb, found = _found(path)
+    minutes = sum(int(MINUTES.search(nb.cells[i - 1].source).group(1)) for i, _ in found)
+    section = README.read_text(encoding="utf-8").split("## How to take the course", 1)[1].split("\n## ", 1)[0]
+    row = next((line for line in section.splitlines() if line.startswith(f"| `{path.stem}` |")), "")
+    assert f"{len(found)} exercises, about {minutes} min" in row, (
+        f"README, How to take the course: the row of {path.stem} should say '{len(found)} exercises, about {minutes} min'")
 
 
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
