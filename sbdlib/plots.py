@@ -7,7 +7,7 @@ gives it a title and axis labels, and writes ``figures/<save>.png`` when ``save`
 
 Models are passed as ``{key: vae}`` dicts. A key that is a decoder name (``"deconv"``,
 ``"sbd"``, ``"coordconv"``) gets that decoder's label; any other key (e.g. ``"sbd seed 3"``)
-is shown as written, in the colour of ``vae.config["decoder"]``. An ablation variant's key is
+is shown as written, in the colour of ``vae.decoder_name``. An ablation variant's key is
 ``decoder/variant`` (``"sbd/shuffled-coords"``, :func:`model_key`): its decoder's colour,
 lightened, so a variant reads as a member of its decoder's family.
 """
@@ -116,14 +116,13 @@ def model_key(row: Mapping[str, Any]) -> str:
 
 
 def decoder_name(key: str, vae: Any = None) -> str:
-    """The decoder behind a model key: the key itself if it is one, else ``vae.config["decoder"]``."""
+    """The decoder behind a model key: the key itself if it is one, else ``vae.decoder_name``."""
     if key in COLORS:
         return key
     if VARIANT_SEPARATOR in key:
         return key.split(VARIANT_SEPARATOR, 1)[0]
-    config = getattr(vae, "config", None)
-    if isinstance(config, dict) and "decoder" in config:
-        return str(config["decoder"])
+    if isinstance(getattr(vae, "decoder_name", None), str):
+        return vae.decoder_name
     for decoder in COLORS:  # keys such as "sbd seed 3" or "deconv_best"
         if key.startswith((decoder + " ", decoder + "_")):
             return decoder

@@ -96,15 +96,14 @@ def matching_mistake(got: Any, args: Sequence[Any], mistakes: Sequence[Mistake],
     """The name of the first known mistake whose result on ``args`` equals ``got``, else None."""
     got_t = as_tensor(got, "the function")
     for mistake, wrong in mistakes:
-        with torch.no_grad():
-            expected_wrong = as_tensor(wrong(*args), mistake)
+        expected_wrong = as_tensor(wrong(*args), mistake)
         if close(got_t, expected_wrong, atol, rtol):
             return mistake
     return None
 
 
 def compare(name: str, got: Any, expected: Any, args: Sequence[Any] = (), mistakes: Sequence[Mistake] = (), *,
-            case: str = "", atol: float = ATOL, rtol: float = RTOL) -> None:
+            case: str = "", hint: str = "", atol: float = ATOL, rtol: float = RTOL) -> None:
     """Raise ``AssertionError`` unless ``got`` equals ``expected`` (shape and values).
 
     Args:
@@ -114,6 +113,7 @@ def compare(name: str, got: Any, expected: Any, args: Sequence[Any] = (), mistak
         args: The inputs, passed to each mistake's function.
         mistakes: ``(what the mistake is, wrong function)`` pairs: a match is reported by name.
         case: A few words on the inputs (e.g. "B=3, k=4, 5 x 7"), for the message.
+        hint: A last sentence for the generic mismatch message.
         atol, rtol: Tolerances of the value comparison.
     """
     got_t, exp_t = as_tensor(got, name), as_tensor(expected, "the library")
@@ -128,7 +128,7 @@ def compare(name: str, got: Any, expected: Any, args: Sequence[Any] = (), mistak
     err = (got_t - exp_t).abs()
     err = err[~torch.isnan(err)].max().item() if (~torch.isnan(err)).any() else float("nan")
     raise AssertionError(f"{name} is not right{where}: its output (shape {list(got_t.shape)}) differs from the "
-                         f"library's by up to {err:.3g}; none of the usual mistakes matches.")
+                         f"library's by up to {err:.3g}; none of the usual mistakes matches.{' ' + hint if hint else ''}")
 
 
 def generator(seed: int) -> torch.Generator:
