@@ -17,7 +17,7 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 MIN_EXERCISES = 3
 # Notebook -> whether its exercises are required now (the others are checked once they have some).
 EXERCISE_NOTEBOOKS = {"01_datasets": True, "02_spatial_broadcast": True, "03_training": True,
-                      "04_traversals": False, "05_latent_geometry": False, "06_metrics": False}
+                      "04_traversals": True, "05_latent_geometry": True, "06_metrics": True}
 SOLUTION = re.compile(r"<details><summary>Solution</summary>\s*```python\n(.*?)```\s*</details>", re.S)
 CELL_TIMEOUT_S = 900
 MINUTES = re.compile(r"⏱\s*(?:about\s*)?(\d+)\s*min")
