@@ -151,7 +151,7 @@ def load_state(vae: VAE, state_dict: dict[str, torch.Tensor], *, source: str = "
     if missing or unexpected or shapes:
         parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else "",
                  f"shape mismatch {shapes[:5]}" if shapes else ""]
-        raise ValueError(f"{source} does not match the model ({vae.config.get('decoder')} VAE): "
+        raise ValueError(f"{source} does not match the model ({vae.decoder_name} VAE): "
                          + "; ".join(p for p in parts if p))
     vae.load_state_dict(state_dict)
 

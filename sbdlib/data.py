@@ -695,6 +695,26 @@ def disc_ramp(dx: Tensor, dy: Tensor, radius: float) -> Tensor:
     return total.mul_(1.0 / AA_SUBSAMPLES**2)
 
 
+def render_circle(x: float, y: float, diameter: float, colour: Tensor, image_size: int = DEFAULT_IMAGE_SIZE
+                  ) -> Tensor:
+    """One anti-aliased circle on black, the whole image at once: ``[3, H, W]`` with H = W = ``image_size``.
+
+    The plain form of what :class:`Circles` renders batch by batch in windows (the same pixels).
+
+    Args:
+        x, y: Centre in frame units, [0, 1] ``x`` to the right, ``y`` down.
+        diameter: Diameter as a fraction of the frame width.
+        colour: ``[3]`` RGB in [0, 1].
+        image_size: Side of the image in pixels.
+    """
+    size = check_int(image_size, "image_size")
+    pixel_centres = torch.arange(size, dtype=torch.float32) + 0.5
+    dx = (pixel_centres - torch.tensor(x, dtype=torch.float32) * size)[None, None, :]
+    dy = (pixel_centres - torch.tensor(y, dtype=torch.float32) * size)[None, :, None]
+    coverage = disc_ramp(dx, dy, 0.5 * diameter * size)[0]
+    return torch.as_tensor(colour, dtype=torch.float32)[:, None, None] * coverage
+
+
 class Circles(FactorDataset):
     """A single anti-aliased circle on black: the paper's Table 3 sets.
 

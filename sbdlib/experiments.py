@@ -54,6 +54,8 @@ DEFAULT_EXPERIMENT = "circles-xy"
 EVAL_SEED = 1234                             # the held-out set and the metrics' own generator
 MAX_POPULATION = 25                          # members trained at once (bounds GPU memory)
 CHECKPOINTS_PER_RUN = 10                     # checkpoints written during a run (an exact resume point each)
+TRY_STEPS = 60                               # a "try it" run of notebooks 07-12: the quick scale, longer
+TRY_EVAL_SIZE = 500                          # its held-out images
 # An estimate, not a measurement: a prototype population trainer reached about 32,000 images/s
 # on one H100 (a 50-model population); sbdlib's own GPU throughput is not measured here.
 PROTOTYPE_GPU_IMAGES_PER_SECOND = 32_000
@@ -404,6 +406,39 @@ def evaluate_run(vae: VAE, dataset: str | RunSpec = DEFAULT_DATASET, scale: Scal
     s = scale or current_scale()
     fv = dict(num_train=s.factor_vae_train, num_eval=s.factor_vae_eval, num_variance_estimate=s.factor_vae_variance)
     return evaluate(vae, scaled_dataset(dataset, s), eval_size=s.eval_size, seed=seed, factor_vae=fv)
+
+
+def try_scale(steps: int = TRY_STEPS) -> Scale:
+    """The settings of a "try it" run: the quick scale's, trained for ``steps`` steps."""
+    return dataclasses.replace(current_scale("quick"), steps=check_int(steps, "steps"))
+
+
+def try_runs(spec: RunSpec | str, seeds: Sequence[int] = (0,), *, steps: int = TRY_STEPS
+             ) -> list[tuple[VAE, dict[str, float]]]:
+    """Short runs of ``spec``, trained together in memory and evaluated: the notebooks' "try it" cells.
+
+    Whatever the notebook's scale, they train at :func:`try_scale` (seconds on a laptop CPU),
+    write nothing, and are evaluated on ``TRY_EVAL_SIZE`` held-out images without the
+    FactorVAE score. They show a direction, not the shipped runs' values.
+
+    Returns:
+        ``(vae, row)`` per seed; ``row`` has ``nll``, ``kl``, ``elbo``, ``latents_used``, ``mig``,
+        ``affine_r2`` (NaN without x and y) and ``steps``.
+    """
+    spec = spec if isinstance(spec, RunSpec) else RunSpec(spec)
+    s = try_scale(steps)
+    ds = scaled_dataset(spec, s)
+    vaes = []
+    for seed in seeds:
+        torch.manual_seed(seed)  # the seed fixes the initial weights, as in train_population
+        vaes.append(build_vae(spec, ds, s))
+    histories = train_many(vaes, ds, seeds=list(seeds), steps=s.steps, batch_size=s.batch_size, lr=s.lr,
+                           objective=spec.objectives(vaes, s), progress="none")
+    out = []
+    for vae, history in zip(vaes, histories):
+        row = evaluate(vae.eval(), ds, eval_size=TRY_EVAL_SIZE, seed=EVAL_SEED, factor_vae=None)
+        out.append((vae, {**row, "steps": len(history)}))
+    return out
 
 
 def result_row(spec: RunSpec, seed: int, scale: Scale, vae: VAE, history: History, metrics: dict,

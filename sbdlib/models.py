@@ -11,7 +11,7 @@ Everything a reader needs is in this file:
 * :class:`SpatialBroadcastDecoder` -- broadcast -> Conv(4, s1, "same") x 3, no upsampling.
 * :class:`CoordConvDecoder` -- the DeConv decoder with coordinate maps before every layer.
 * :class:`Discriminator` -- FactorVAE's total-correlation discriminator.
-* :class:`VAE` -- an encoder, one of the decoders and a likelihood.
+* :class:`VAE` -- an encoder, one of the decoders (or your own decoder module) and a likelihood.
 
 The SBD's first convolution is computed in an exact, cheaper form (see
 :class:`BroadcastConv`): the tiled latents are constant over space, so their part of the
@@ -21,8 +21,10 @@ the batch at all.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -447,6 +449,111 @@ class Discriminator(nn.Module):
         return self.net(z)
 
 
+# --------------------------------------------------------------------------- your own decoder
+
+PLAIN_TYPES = (bool, int, float, str, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    """True for values a checkpoint can hold without pickled code (numbers, strings, lists, dicts)."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return isinstance(value, PLAIN_TYPES)
+
+
+def decoder_arguments(module: nn.Module) -> dict[str, Any] | None:
+    """The constructor arguments that rebuild ``module``, or ``None`` if they cannot be recorded.
+
+    The protocol, in order: a ``module.config`` dict of keyword arguments (as :class:`VAE`
+    keeps); else each constructor parameter stored as an attribute of the same name
+    (``self.width = width``, the scikit-learn convention), parameters not stored taking
+    their defaults. Every value must be plain (numbers, strings, lists, dicts).
+    """
+    config = getattr(module, "config", None)
+    if isinstance(config, dict):
+        return dict(config) if _is_plain(config) else None
+    kwargs: dict[str, Any] = {}
+    for name, p in inspect.signature(type(module).__init__).parameters.items():
+        if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if name in vars(module):
+            value = vars(module)[name]
+        elif p.default is not p.empty:
+            continue
+        else:
+            return None  # a required argument the module did not keep
+        if not _is_plain(value):
+            return None
+        kwargs[name] = value
+    return kwargs
+
+
+def describe_decoder(module: nn.Module) -> dict[str, Any]:
+    """A checkpoint-safe description of a decoder module: ``{"module", "qualname", "kwargs"}``.
+
+    ``module``/``qualname`` locate its class for import; ``kwargs`` are its constructor
+    arguments (:func:`decoder_arguments`; ``None`` when they could not be recorded).
+    :func:`build_decoder` turns the description back into a fresh module (weights are
+    loaded separately), so a checkpoint never holds pickled code.
+    """
+    cls = type(module)
+    return {"module": cls.__module__, "qualname": cls.__qualname__, "kwargs": decoder_arguments(module)}
+
+
+def build_decoder(description: dict[str, Any]) -> nn.Module:
+    """Rebuild a decoder module from :func:`describe_decoder`'s description (fresh weights).
+
+    Raises:
+        ValueError: One line saying why the class cannot be rebuilt and how to fix it.
+    """
+    if not isinstance(description, dict) or set(description) != {"module", "qualname", "kwargs"}:
+        raise ValueError(f"a decoder description is a dict with keys module, qualname and kwargs; got {description!r}")
+    path = f"{description['module']}.{description['qualname']}"
+    fix = ("define the class in an importable .py file and build it from there, or build the model yourself and "
+           "load into it: load_checkpoint(path, vae=VAE(decoder=YourDecoder(...), ...))")
+    if "<locals>" in description["qualname"]:
+        raise ValueError(f"cannot rebuild decoder {path}: it was defined inside a function; {fix}")
+    try:
+        obj: Any = importlib.import_module(description["module"])
+        for part in description["qualname"].split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        where = " (defined in a notebook or script that is not running now)" if description["module"] == "__main__" else ""
+        raise ValueError(f"cannot rebuild decoder {path}: no such class here{where}; {fix}") from None
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise ValueError(f"cannot rebuild decoder {path}: it is not an nn.Module class")
+    if description["kwargs"] is None:
+        raise ValueError(f"cannot rebuild decoder {path}: its constructor arguments were not recorded (keep them "
+                         f"as self.config = dict(...) or as attributes named like the parameters); {fix}")
+    try:
+        return obj(**description["kwargs"])
+    except Exception as exc:
+        raise ValueError(f"cannot rebuild decoder {path} from {description['kwargs']}: "
+                         f"{type(exc).__name__}: {exc}; {fix}") from None
+
+
+def _check_decoder_output(module: nn.Module, latent_dim: int, channels: int, image_size: int) -> None:
+    """Raise a ValueError unless ``module`` maps ``[2, latent_dim]`` to ``[2, channels, image_size, image_size]``."""
+    param = next(module.parameters(), None)
+    z = torch.zeros(2, latent_dim, device=param.device if param is not None else None)
+    training = module.training
+    try:
+        with torch.no_grad():
+            out = module.eval()(z)
+    except Exception as exc:
+        raise ValueError(f"decoder {type(module).__name__} failed on latents of shape [2, {latent_dim}]: "
+                         f"{type(exc).__name__}: {exc}") from None
+    finally:
+        module.train(training)
+    expected = (2, channels, image_size, image_size)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"decoder {type(module).__name__} must map latents [B, {latent_dim}] to images "
+                         f"[B, {channels}, {image_size}, {image_size}]; got {got} for B = 2")
+
+
 # --------------------------------------------------------------------------- the VAE
 
 
@@ -454,7 +561,10 @@ class VAE(nn.Module):
     """A VAE with the paper's encoder and a chosen decoder.
 
     Args:
-        decoder: ``"sbd"``, ``"deconv"`` or ``"coordconv"``.
+        decoder: ``"sbd"``, ``"deconv"`` or ``"coordconv"``; or your own decoder, an
+            ``nn.Module`` mapping latents ``[B, latent_dim]`` to image logits
+            ``[B, channels, image_size, image_size]`` (see :func:`describe_decoder` for how
+            a checkpoint rebuilds it); or the description :func:`describe_decoder` made of one.
         latent_dim: Number of latents (the paper: 10).
         channels: Image channels C.
         likelihood: ``"bernoulli"`` (default, the paper's runs: decoder output = logits) or
@@ -466,14 +576,17 @@ class VAE(nn.Module):
         architecture: ``"table1"`` (default) or ``"table2"`` (FactorVAE's encoder channels
             32, 32, 64, 64 and DeConv 64, 64, 32, 32; the SBD is unchanged).
         decoder_kwargs: Extra options of the decoder class (the ablations: ``num_layers``,
-            ``kernel_size``, ``mlp_layers``, ``upscales``, ``shuffle_coords``, ...).
+            ``kernel_size``, ``mlp_layers``, ``upscales``, ``shuffle_coords``, ...); named
+            decoders only.
 
-    ``vae.config`` holds exactly these arguments, so ``VAE(**vae.config)`` rebuilds it.
+    ``vae.config`` holds exactly these arguments, so ``VAE(**vae.config)`` rebuilds it (a
+    decoder module is recorded there as its :func:`describe_decoder` description).
+    ``vae.decoder_name`` is the decoder's name, or its class name for a module.
     """
 
     def __init__(
         self,
-        decoder: str = "sbd",
+        decoder: str | nn.Module | dict = "sbd",
         latent_dim: int = LATENT_DIM,
         channels: int = 3,
         likelihood: str = PAPER_LIKELIHOOD,
@@ -485,8 +598,15 @@ class VAE(nn.Module):
         decoder_kwargs: dict | None = None,
     ) -> None:
         super().__init__()
-        if decoder not in DECODERS:
-            raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS}")
+        module = build_decoder(decoder) if isinstance(decoder, dict) else decoder
+        if isinstance(module, nn.Module):
+            if decoder_kwargs:
+                raise ValueError("decoder_kwargs configure a named decoder; build your decoder module with "
+                                 "its options instead")
+            decoder = describe_decoder(module)
+        elif not isinstance(decoder, str) or decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS} or an nn.Module "
+                             f"mapping latents [B, latent_dim] to images [B, C, H, W]")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
         if architecture not in ("table1", "table2"):
@@ -506,13 +626,17 @@ class VAE(nn.Module):
         else:
             enc_channels = dec_channels = (width,) * 4
         self.encoder = Encoder(latent_dim, channels, channels=enc_channels, image_size=image_size)
-        if decoder == "sbd":
+        if isinstance(module, nn.Module):
+            _check_decoder_output(module, latent_dim, channels, image_size)
+            self.decoder = module
+        elif decoder == "sbd":
             self.decoder = SpatialBroadcastDecoder(latent_dim, channels, width=width, image_size=image_size,
                                                    **decoder_kwargs)
         else:
             cls = DeconvDecoder if decoder == "deconv" else CoordConvDecoder
             decoder_kwargs.setdefault("channels", dec_channels)
             self.decoder = cls(latent_dim, channels, image_size=image_size, **decoder_kwargs)
+        self.decoder_name = type(module).__name__ if isinstance(module, nn.Module) else decoder
         self.latent_dim = latent_dim
         self.channels = channels
         self.image_size = image_size

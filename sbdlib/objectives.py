@@ -20,6 +20,23 @@ FACTOR_VAE_BATCH_SIZE = 32    # the paper's FactorVAE batch (two halves of 16)
 FACTOR_VAE_DISC_BETAS = (0.5, 0.9)  # Kim & Mnih's Adam betas for the discriminator
 
 
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per image, summed over latents: ``[B, k]`` x 2 -> ``[B]`` nats.
+
+    The closed form ``0.5 * sum(mu^2 + exp(logvar) - 1 - logvar)``, as in :meth:`sbdlib.models.VAE.loss_terms`.
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Bernoulli negative log-likelihood of images ``x`` under decoder ``logits``: ``[B, C, H, W]`` x 2 -> ``[B]``.
+
+    Binary cross-entropy with logits summed over pixels and channels (nats per image), the paper's
+    likelihood, as in :meth:`sbdlib.models.VAE.nll`.
+    """
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
 class BetaVAE:
     """The negative ELBO with a weighted KL, ``NLL + beta * KL`` (beta = 1: the plain VAE).
 

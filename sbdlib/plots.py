@@ -7,7 +7,7 @@ gives it a title and axis labels, and writes ``figures/<save>.png`` when ``save`
 
 Models are passed as ``{key: vae}`` dicts. A key that is a decoder name (``"deconv"``,
 ``"sbd"``, ``"coordconv"``) gets that decoder's label; any other key (e.g. ``"sbd seed 3"``)
-is shown as written, in the colour of ``vae.config["decoder"]``. An ablation variant's key is
+is shown as written, in the colour of ``vae.decoder_name``. An ablation variant's key is
 ``decoder/variant`` (``"sbd/shuffled-coords"``, :func:`model_key`): its decoder's colour,
 lightened, so a variant reads as a member of its decoder's family.
 """
@@ -116,14 +116,13 @@ def model_key(row: Mapping[str, Any]) -> str:
 
 
 def decoder_name(key: str, vae: Any = None) -> str:
-    """The decoder behind a model key: the key itself if it is one, else ``vae.config["decoder"]``."""
+    """The decoder behind a model key: the key itself if it is one, else ``vae.decoder_name``."""
     if key in COLORS:
         return key
     if VARIANT_SEPARATOR in key:
         return key.split(VARIANT_SEPARATOR, 1)[0]
-    config = getattr(vae, "config", None)
-    if isinstance(config, dict) and "decoder" in config:
-        return str(config["decoder"])
+    if isinstance(getattr(vae, "decoder_name", None), str):
+        return vae.decoder_name
     for decoder in COLORS:  # keys such as "sbd seed 3" or "deconv_best"
         if key.startswith((decoder + " ", decoder + "_")):
             return decoder
@@ -237,6 +236,26 @@ def plot_reconstructions(vaes: Mapping[str, Any], images: Tensor, *, save: str |
 # ----------------------------------------------------------------------------- traversals
 
 
+def traverse(vae: Any, z: Tensor, dim: int, values: Tensor) -> Tensor:
+    """One traversal: the code ``z`` ``[D]`` with latent ``dim`` set to each of ``values`` ``[V]``, decoded.
+
+    Args:
+        vae: Has ``decode_image(z [B, D]) -> [B, C, H, W]`` in [0, 1].
+        z: The code to start from ``[D]`` (e.g. a seed image's posterior mean).
+        dim: The latent to sweep; every other latent keeps its value in ``z``.
+        values: The values latent ``dim`` takes ``[V]``.
+
+    Returns:
+        Images ``[V, C, H, W]`` in [0, 1] (probabilities, not logits), on the CPU.
+    """
+    values = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
+    if z.dim() != 1 or not 0 <= int(dim) < z.shape[0]:
+        raise ValueError(f"need z of shape [D] and 0 <= dim < D, got z of shape {tuple(z.shape)} and dim {dim}")
+    codes = z.detach().float().cpu().repeat(len(values), 1)  # [V, D]: one copy of z per value
+    codes[:, int(dim)] = values
+    return _decode(vae, codes)
+
+
 def traversal_images(vae: Any, image: Tensor, order: Sequence[int], *, steps: int = DEFAULT_TRAVERSAL_STEPS,
                      span: float = DEFAULT_TRAVERSAL_SPAN) -> tuple[Tensor, np.ndarray]:
     """Decoded traversals: each latent in ``order`` swept over ``[-span, span]``, others at the mean.
@@ -257,11 +276,7 @@ def traversal_images(vae: Any, image: Tensor, order: Sequence[int], *, steps: in
         raise ValueError(f"need steps >= 2 and span > 0, got steps={steps}, span={span}")
     mean, _ = posterior(vae, image[None])
     values = torch.linspace(-span, span, steps)
-    order = [int(d) for d in order]
-    z = mean.repeat(len(order) * steps, 1)
-    for row, d in enumerate(order):
-        z[row * steps:(row + 1) * steps, d] = values
-    return _decode(vae, z), values.numpy()
+    return torch.cat([traverse(vae, mean[0], int(d), values) for d in order]), values.numpy()
 
 
 def plot_traversals(vaes: Mapping[str, Any], image: Tensor, *, steps: int = DEFAULT_TRAVERSAL_STEPS,

@@ -57,7 +57,7 @@ from sbdlib.checkpoints import (COMPACTED, describe_progress, is_finished, load_
 from sbdlib.checks import check_int, check_seed, seeded_generator
 from sbdlib.devices import Precision, choose_precision, configure_process, resolve_device
 from sbdlib.models import VAE, SameConv2d
-from sbdlib.objectives import BetaVAE
+from sbdlib.objectives import BetaVAE, gaussian_kl
 from sbdlib.scales import PAPER_BATCH_SIZE, PAPER_LR
 
 LOGGED = ("loss", "nll", "kl", "elbo")
@@ -881,7 +881,7 @@ def train_many(
     engine = engine_cls(members, device, precision, lr, batch_size, dataset, optimizer_states, compile)
     log_every = log_every or max(1, steps // REPORTS_PER_RUN)
     check_every = 1 if device.type == "cpu" else log_every
-    decoder = vaes[0].config["decoder"]
+    decoder = vaes[0].decoder_name
     title = title or (decoder if len(vaes) == 1 else f"{decoder} x {len(vaes)} ({engine_name})")
     start = min(m.start for m in members)
     bar = _Progress(progress, steps, start, log_every, title, decoder, f"{device}, {precision.name}")
@@ -962,6 +962,30 @@ def train(
                       checkpoints=None if checkpoint is None else [checkpoint], checkpoint_every=checkpoint_every,
                       resume=resume, overwrite=overwrite, progress=progress, log_every=log_every, title=title,
                       compile=compile)[0]
+
+
+def train_step(vae: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float) -> dict[str, float]:
+    """One optimiser step on ``NLL + beta * KL``, written out: the readable form of a step of :func:`train`.
+
+    Args:
+        vae: The model (its own ``vae.beta`` is not used: ``beta`` is).
+        optimizer: An optimiser over ``vae``'s parameters (the course: Adam).
+        x: Images ``[B, C, H, W]`` in [0, 1].
+        beta: Weight of the KL term.
+
+    Returns:
+        Batch means ``loss``, ``nll`` and ``kl`` (nats per image) as floats. The noise comes from
+        ``torch.randn_like`` (the global generator); :func:`train` draws it from the run's own.
+    """
+    optimizer.zero_grad()
+    mu, logvar = vae.encode(x)
+    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    nll = vae.nll(vae.decode(z), x)
+    kl = gaussian_kl(mu, logvar)
+    loss = (nll + beta * kl).mean()
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.item(), "nll": nll.mean().item(), "kl": kl.mean().item()}
 
 
 def images_per_second(history: History, batch_size: int) -> float:
