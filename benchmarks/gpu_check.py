@@ -92,7 +92,7 @@ def _run(command: list[str], timeout: float, **env: str) -> tuple[int | None, st
     """
     t0 = time.perf_counter()
     proc = subprocess.Popen(command, cwd=ROOT, env={**_env(), **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=os.setsid)
     try:
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out, time.perf_counter() - t0
