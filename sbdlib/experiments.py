@@ -35,7 +35,7 @@ from sbdlib.checkpoints import compact_checkpoint, load_checkpoint, read_checkpo
 from sbdlib.checks import check_int
 from sbdlib.data import get_dataset
 from sbdlib.devices import default_device, resolve_device
-from sbdlib.metrics import evaluate
+from sbdlib.metrics import evaluate, metric_columns
 from sbdlib.models import VAE
 from sbdlib.objectives import (FACTOR_VAE_BATCH_SIZE, FACTOR_VAE_DISC_LR, FACTOR_VAE_GAMMA, FACTOR_VAE_LR,
                                FactorVAE)
@@ -371,9 +371,7 @@ def result_row(spec: RunSpec, seed: int, scale: Scale, vae: VAE, history: Histor
                 decoder=spec.decoder, variant=spec.variant, objective=spec.objective, beta=spec.beta, seed=seed,
                 scale=scale.name, image_size=vae.image_size, width=vae.config["width"], likelihood=vae.likelihood,
                 steps=len(history), batch_size=scale.batch_size, lr=scale.lr,
-                nll=metrics["nll"], kl=metrics["kl"], elbo=metrics["elbo"], latents_used=metrics["latents_used"],
-                mig=metrics["mig"], factor_vae=metrics["factor_vae"], affine_r2=metrics["affine_r2"],
-                num_active_dims=metrics["num_active_dims"], diverged=int(bool(history.diverged)),
+                **{c.name: metrics[c.name] for c in metric_columns()}, diverged=int(bool(history.diverged)),
                 train_seconds=history.seconds, eval_seconds=eval_seconds, device=history.device or "cpu",
                 precision=history.precision or "fp32")
 

@@ -31,7 +31,8 @@ from torchvision.utils import make_grid
 from sbdlib.scales import DEFAULT_SCALE, scale
 
 from sbdlib.devices import module_device
-from sbdlib.metrics import LATENT_USED_STD, affine_r2, choose_latents, grid_affine_r2, grid_posterior, posterior
+from sbdlib.metrics import (LATENT_USED_STD, affine_r2, choose_latents, grid_affine_r2, grid_posterior, metric_columns,
+                            posterior)
 
 # Colour-blind-safe (Okabe-Ito): vermillion, blue, bluish green.
 COLORS: dict[str, str] = {"deconv": "#D55E00", "sbd": "#0072B2", "coordconv": "#009E73"}
@@ -487,20 +488,20 @@ def plot_geometry_comparison(vaes: Mapping[str, Any], dataset: Any, factor_a: st
 # ---------------------------------------------------------------------- multi-seed results
 
 
-METRIC_LABELS = {"mig": "MIG", "factor_vae": "FactorVAE score", "latents_used": "latents used",
-                 "affine_r2": "affine $R^2$ of the x-y grid", "elbo": "negative ELBO (nats)", "nll": "NLL (nats)",
-                 "kl": "KL (nats)", "beta": r"$\beta$ (KL weight)",
-                 "grid_r2": "affine $R^2$ of the two factors' grid",
-                 "hole_ratio": "reconstruction error, hole / outside",
-                 "hole_inside": "reconstruction error in the hole (MSE per pixel)",
-                 "presence_share": "presence's share of the top latent's variance",
-                 "runner_up_share": "presence's share of the runner-up latent's variance"}
+PLOT_LABELS = {"beta": r"$\beta$ (KL weight)",
+               "grid_r2": "affine $R^2$ of the two factors' grid",
+               "hole_ratio": "reconstruction error, hole / outside",
+               "hole_inside": "reconstruction error in the hole (MSE per pixel)",
+               "presence_share": "presence's share of the top latent's variance",
+               "runner_up_share": "presence's share of the runner-up latent's variance"}  # beyond the results columns
+METRIC_LABELS = {**{c.name: c.label for c in metric_columns()}, **PLOT_LABELS}  # as registered at import
 DISTRIBUTION_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2")  # rotation-sensitive first, then not
 
 
 def metric_label(metric: str) -> str:
-    """Axis label of a results column."""
-    return METRIC_LABELS.get(metric, metric)
+    """Axis label of a results column (its metric's :class:`sbdlib.metrics.Column` label) or of a plotted quantity."""
+    labels = {c.name: c.label for c in metric_columns()}
+    return labels.get(metric) or PLOT_LABELS.get(metric, metric)
 
 
 def _finite_by_model(rows: Iterable[Mapping[str, Any]], metric: str) -> dict[str, list[float]]:

@@ -223,3 +223,41 @@ def test_readme_paper_scale_table_matches_the_estimates():
     assert set(listed) == set(experiments.EXPERIMENTS)
     for name, hours in listed.items():
         assert float(hours) == pytest.approx(round(experiments.gpu_hours_estimate(name, scale("paper")), 1)), name
+
+
+def test_a_metric_added_in_one_place_flows_to_rows_csv_labels_and_headers(tmp_path, monkeypatch):
+    """One function and one registration: evaluate, result_row, the CSV, plots' labels and the paper's headers."""
+    import numpy as np
+
+    from sbdlib import metrics, paper, plots
+
+    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    shipped_rows = read_results(experiments.results_path("circles-xy", scale("course")))  # before the toy metric
+
+    @metrics.register_metric("code_norm", metrics.Column("code_norm", "mean |code|", header="|z|"))
+    def code_norm(ev):
+        return {"code_norm": float(np.abs(ev.codes).mean())}
+
+    try:
+        rows = experiments.run_experiment("circles-xy", [0], scale=QUICK, progress="none",
+                                          specs=[experiments.RunSpec("sbd")])
+        assert rows[0]["code_norm"] > 0 and "code_norm" in COLUMNS_NOW()
+        path = experiments.results_path("circles-xy", QUICK, shipped=False)
+        header = path.read_text().splitlines()[0].split(",")
+        assert header.index("code_norm") == header.index("num_active_dims") + 1
+        assert read_results(path)[0]["code_norm"] == pytest.approx(rows[0]["code_norm"], abs=1e-6)
+        # tables written before the metric existed still read, with the new column empty
+        old = read_results(experiments.results_path("circles-xy", scale("course")))
+        assert [r["code_norm"] for r in old] == [None] * len(old)
+        assert [{k: v for k, v in r.items() if k != "code_norm"} for r in old] == shipped_rows
+        assert plots.metric_label("code_norm") == "mean |code|" and paper.metric_header("code_norm") == "|z|"
+    finally:
+        metrics.unregister_metric("code_norm")
+    assert "code_norm" not in COLUMNS_NOW()
+
+
+def COLUMNS_NOW():
+    """The results format's columns now (the module attribute is computed on each access)."""
+    from sbdlib import results
+
+    return results.COLUMNS
