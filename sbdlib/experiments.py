@@ -36,7 +36,7 @@ from sbdlib.checks import check_int
 from sbdlib.data import get_dataset
 from sbdlib.devices import default_device, resolve_device
 from sbdlib.metrics import evaluate, metric_columns
-from sbdlib.models import VAE
+from sbdlib.models import DECODERS, VAE, VARIANTS, variant_options
 from sbdlib.objectives import (FACTOR_VAE_BATCH_SIZE, FACTOR_VAE_DISC_LR, FACTOR_VAE_GAMMA, FACTOR_VAE_LR,
                                FactorVAE)
 from sbdlib.results import read_results, write_results
@@ -64,9 +64,10 @@ class RunSpec:
     """What is trained, apart from the seed and the scale.
 
     Attributes:
-        decoder: ``"sbd"``, ``"deconv"`` or ``"coordconv"``.
+        decoder: A name of :data:`sbdlib.models.DECODERS` (``"sbd"``, ``"deconv"``, ``"coordconv"``).
         dataset: A :func:`sbdlib.data.get_dataset` name.
-        variant: ``""`` for the paper's default architecture, else a name of :func:`variant_options`.
+        variant: ``""`` for the paper's default architecture, else a name of :data:`sbdlib.models.VARIANTS`
+            whose decoder is ``decoder``.
         beta: KL weight (1: the plain VAE).
         dataset_options: Extra dataset arguments as sorted ``(key, value)`` pairs (e.g. holes).
         image_size: Image side for this spec, overriding the scale's (``None``: the scale's);
@@ -95,6 +96,14 @@ class RunSpec:
     architecture: str = "table1"
     budget: str = ""
 
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {self.decoder!r}; expected one of {tuple(DECODERS)}")
+        if self.variant and (self.variant not in VARIANTS or VARIANTS[self.variant].decoder != self.decoder):
+            variant_options(self.variant, 1)  # the unknown-variant error
+            raise ValueError(f"variant {self.variant!r} ablates the {VARIANTS[self.variant].decoder} decoder, "
+                             f"not {self.decoder!r}")
+
     @property
     def dataset_label(self) -> str:
         """The results table's ``dataset``: the name and its options, e.g. ``circles/xy hole=center``."""
@@ -116,6 +125,16 @@ class RunSpec:
         return dataclasses.replace(scale, **dict(changes)) if changes else scale
 
     @property
+    def model_key(self) -> str:
+        """The model in figures and summaries: the decoder, or ``decoder/variant`` (:func:`sbdlib.plots.model_key`)."""
+        return f"{self.decoder}/{self.variant}" if self.variant else self.decoder
+
+    @property
+    def model_name(self) -> str:
+        """The model in run names: the decoder, and its variant's label (``sbd-depth-4``, ``sbd-shuffled-coords``)."""
+        return f"{self.decoder}-{VARIANTS[self.variant].label}" if self.variant else self.decoder
+
+    @property
     def objective(self) -> str:
         """The results table's ``objective``: ``"factorvae"`` (gamma > 0), ``"vae"`` at beta 1, else ``"beta-vae"``."""
         if self.gamma:
@@ -132,26 +151,6 @@ class RunSpec:
             return None
         disc_lr = scale.lr * FACTOR_VAE_DISC_LR / FACTOR_VAE_LR
         return [FactorVAE(vae.latent_dim, gamma=self.gamma, disc_lr=disc_lr) for vae in vaes]
-
-
-def variant_options(variant: str, width: int) -> dict[str, Any]:
-    """Decoder options of a named ablation variant (empty name: the default architecture).
-
-    ``shuffled-coords`` (App. B), ``sbd-depth-N`` (Table 5: N conv layers), ``sbd-mlp-N``
-    (Table 7: N FC layers before the broadcast), ``sbd-upscale-N`` (Table 10: the last N
-    layers stride-2 deconvolutions), ``deconv-depth-N`` (Table 6: N deconvolutions).
-    """
-    if not variant:
-        return {}
-    if variant == "shuffled-coords":
-        return {"shuffle_coords": True}
-    match = re.fullmatch(r"(sbd-depth|sbd-mlp|sbd-upscale|deconv-depth)-(\d)", variant)
-    if not match:
-        raise ValueError(f"unknown variant {variant!r}; expected '', 'shuffled-coords', 'sbd-depth-N', 'sbd-mlp-N', "
-                         f"'sbd-upscale-N' or 'deconv-depth-N'")
-    kind, n = match.group(1), int(match.group(2))
-    return {"sbd-depth": {"num_layers": n}, "sbd-mlp": {"mlp_layers": n}, "sbd-upscale": {"upscales": n},
-            "deconv-depth": {"channels": (width,) * (n - 1)}}[kind]
 
 
 SMALL_OBJECT_IMAGE_SIZE = 64  # 0.075 x 64 = 4.8 px: the tiny circle is several pixels wide (2.4 px at 32)
@@ -224,7 +223,7 @@ def run_name(decoder: str | RunSpec, seed: int, dataset: str = DEFAULT_DATASET, 
     spec = decoder if isinstance(decoder, RunSpec) else RunSpec(decoder, dataset)
     s = scale or current_scale()
     size = f"-{spec.image_size}px" if spec.size(s) != s.image_size else ""
-    model = spec.decoder if not spec.variant else f"{spec.decoder}-{spec.variant.removeprefix(spec.decoder + '-')}"
+    model = spec.model_name
     beta = "" if spec.beta == 1.0 else f"_beta{spec.beta:g}"
     beta += f"_factorvae-g{spec.gamma:g}" if spec.gamma else ""
     options = "".join(f"_{k}-{v}" for k, v in spec.dataset_options)
@@ -546,19 +545,37 @@ def shipped_or_run(experiment: str = DEFAULT_EXPERIMENT, scale: Scale | None = N
     return run_experiment(experiment, scale=scale, retrain=retrain, progress=progress)
 
 
-def row_checkpoint(row: dict[str, Any], *, shipped: bool = True) -> Path:
-    """The checkpoint behind a results row: its spec (dataset options, image size, objective) at the row's scale.
+def row_spec(row: dict[str, Any]) -> RunSpec:
+    """The registered spec (:data:`EXPERIMENTS`) a results row was trained from, found by lookup.
 
-    A ``factorvae`` row is taken to have the course's one gamma (:data:`FACTOR_VAE_GAMMA`).
+    A spec matches when its dataset label, decoder, variant, objective, beta, image size and
+    width at the row's scale are the row's; several matches (one model at two budgets) are
+    told apart by the steps the row trained (a run that diverged trained fewer: the spec
+    whose planned steps cover them and whose checkpoint exists).
     """
     s = current_scale(row["scale"])
-    dataset, *options = row["dataset"].split(" ")
-    size = int(row["image_size"])
-    spec = RunSpec(row["decoder"], dataset, row["variant"] or "", float(row["beta"]),
-                   dataset_options=tuple(tuple(o.split("=", 1)) for o in options),
-                   image_size=size if size != s.image_size else None,
-                   gamma=FACTOR_VAE_GAMMA if row.get("objective") == "factorvae" else 0.0)
-    return checkpoint_path(spec, int(row["seed"]), s, shipped=shipped)
+    same = [spec for spec in dict.fromkeys(spec for specs in EXPERIMENTS.values() for spec in specs)
+            if (spec.dataset_label, spec.decoder, spec.variant, spec.objective, spec.size(s), spec.scale_for(s).width)
+            == (row["dataset"], row["decoder"], row["variant"] or "", row["objective"], row["image_size"], row["width"])
+            and math.isclose(spec.beta, row["beta"], rel_tol=1e-9)]
+    for candidates in ([p for p in same if p.scale_for(s).steps == row["steps"]],
+                       [p for p in same if p.scale_for(s).steps >= row["steps"]
+                        and checkpoint_path(p, int(row["seed"]), s, shipped=True).exists()]):
+        if len(candidates) == 1:
+            return candidates[0]
+    raise ValueError(f"no single registered spec matches the results row {row['dataset']} {model_key_of(row)} "
+                     f"beta {row['beta']} seed {row['seed']} ({len(same)} candidates); was it trained from a spec "
+                     f"of sbdlib.experiments.EXPERIMENTS?")
+
+
+def model_key_of(row: dict[str, Any]) -> str:
+    """``decoder`` or ``decoder/variant`` of a results row (for messages)."""
+    return f"{row['decoder']}/{row['variant']}" if row.get("variant") else str(row["decoder"])
+
+
+def row_checkpoint(row: dict[str, Any], *, shipped: bool = True) -> Path:
+    """The checkpoint behind a results row: its registered spec (:func:`row_spec`) at the row's scale."""
+    return checkpoint_path(row_spec(row), int(row["seed"]), current_scale(row["scale"]), shipped=shipped)
 
 
 def load_run(row: dict[str, Any], scale: Scale | None = None, device: str | torch.device | None = None) -> VAE:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +42,6 @@ WIDTH = PAPER_WIDTH
 KERNEL_SIZE = 4
 HIDDEN = 256
 GAUSSIAN_VARIANCE = 0.3  # the paper's advice: fixed decoder variance
-DECODERS = ("sbd", "deconv", "coordconv")
 LIKELIHOODS = ("gaussian", "bernoulli")
 COORD_SHUFFLE_SEED = 0
 COORD_CHANNELS = 2  # the x and y maps (coordinate_maps); spatial_broadcast appends them after the latents
@@ -471,6 +471,88 @@ class Discriminator(nn.Module):
         return self.net(z)
 
 
+# --------------------------------------------------------------------------- the named decoders
+
+
+@dataclass(frozen=True)
+class DecoderInfo:
+    """A named decoder: how :class:`VAE` builds it, and how every figure names and colours it.
+
+    ``build(latent_dim, channels, width=, image_size=, deconv_channels=, **options)`` returns
+    the module; ``deconv_channels`` are the architecture's DeConv widths (Table 1 or 2).
+    """
+
+    build: Callable[..., nn.Module]
+    label: str
+    color: str
+
+
+def _build_sbd(latent_dim: int, channels: int, *, width: int, image_size: int, deconv_channels: Sequence[int],
+               **options: Any) -> nn.Module:
+    """The SBD at ``width`` (the same in Tables 1 and 2)."""
+    return SpatialBroadcastDecoder(latent_dim, channels, width=width, image_size=image_size, **options)
+
+
+def _build_deconv(cls: type) -> Callable[..., nn.Module]:
+    """A builder of a DeConv-family decoder with the architecture's channels unless the options give them."""
+    def build(latent_dim: int, channels: int, *, width: int, image_size: int, deconv_channels: Sequence[int],
+              **options: Any) -> nn.Module:
+        options.setdefault("channels", deconv_channels)
+        return cls(latent_dim, channels, image_size=image_size, **options)
+    return build
+
+
+# The one place a decoder is added: its builder, display name and colour (plots.COLORS / LABELS).
+# Order: how figures list them. Colours: colour-blind-safe Okabe-Ito vermillion, blue, bluish green.
+DECODERS: dict[str, DecoderInfo] = {
+    "deconv": DecoderInfo(_build_deconv(DeconvDecoder), "DeConv", "#D55E00"),
+    "sbd": DecoderInfo(_build_sbd, "Spatial Broadcast", "#0072B2"),
+    "coordconv": DecoderInfo(_build_deconv(CoordConvDecoder), "CoordConv", "#009E73"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named ablation of a decoder: its display name (also its run-name part) and its options.
+
+    ``options(width)`` gives the decoder's keyword arguments at a model width.
+    """
+
+    decoder: str
+    label: str
+    options: Callable[[int], dict[str, Any]]
+
+
+def _option(name: str, value: Any) -> Callable[[int], dict[str, Any]]:
+    """``options(width) = {name: value}``."""
+    return lambda width: {name: value}
+
+
+MAX_VARIANT_SIZE = 9  # depths, MLP layers and upscales of the named variants: 0..9
+VARIANTS: dict[str, Variant] = {
+    "shuffled-coords": Variant("sbd", "shuffled-coords", _option("shuffle_coords", True)),  # App. B
+    **{f"sbd-depth-{n}": Variant("sbd", f"depth-{n}", _option("num_layers", n))  # Table 5: conv layers
+       for n in range(MAX_VARIANT_SIZE + 1)},
+    **{f"sbd-mlp-{n}": Variant("sbd", f"mlp-{n}", _option("mlp_layers", n))  # Table 7: FC layers before the broadcast
+       for n in range(MAX_VARIANT_SIZE + 1)},
+    **{f"sbd-upscale-{n}": Variant("sbd", f"upscale-{n}", _option("upscales", n))  # Table 10: stride-2 layers
+       for n in range(MAX_VARIANT_SIZE + 1)},
+    **{f"deconv-depth-{n}": Variant("deconv", f"depth-{n}",  # Table 6: deconvolutions in all
+                                    lambda width, n=n: {"channels": (width,) * (n - 1)})
+       for n in range(MAX_VARIANT_SIZE + 1)},
+}
+
+
+def variant_options(variant: str, width: int) -> dict[str, Any]:
+    """Decoder options of a named ablation variant at a model width (empty name: the default architecture)."""
+    if not variant:
+        return {}
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected '', 'shuffled-coords', 'sbd-depth-N', 'sbd-mlp-N', "
+                         f"'sbd-upscale-N' or 'deconv-depth-N' (N in 0..{MAX_VARIANT_SIZE}; models.VARIANTS)")
+    return VARIANTS[variant].options(width)
+
+
 # --------------------------------------------------------------------------- your own decoder
 
 PLAIN_TYPES = (bool, int, float, str, type(None))
@@ -627,7 +709,7 @@ class VAE(nn.Module):
                                  "its options instead")
             decoder = describe_decoder(module)
         elif not isinstance(decoder, str) or decoder not in DECODERS:
-            raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS} or an nn.Module "
+            raise ValueError(f"unknown decoder {decoder!r}; expected one of {tuple(DECODERS)} or an nn.Module "
                              f"mapping latents [B, latent_dim] to images [B, C, H, W]")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
@@ -647,13 +729,9 @@ class VAE(nn.Module):
         if isinstance(module, nn.Module):
             _check_decoder_output(module, latent_dim, channels, image_size)
             self.decoder = module
-        elif decoder == "sbd":
-            self.decoder = SpatialBroadcastDecoder(latent_dim, channels, width=width, image_size=image_size,
-                                                   **decoder_kwargs)
         else:
-            cls = DeconvDecoder if decoder == "deconv" else CoordConvDecoder
-            decoder_kwargs.setdefault("channels", dec_channels)
-            self.decoder = cls(latent_dim, channels, image_size=image_size, **decoder_kwargs)
+            self.decoder = DECODERS[decoder].build(latent_dim, channels, width=width, image_size=image_size,
+                                                   deconv_channels=dec_channels, **decoder_kwargs)
         self.decoder_name = type(module).__name__ if isinstance(module, nn.Module) else decoder
         self.latent_dim = latent_dim
         self.channels = channels
