@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sbdlib import distributed, experiments
+from sbdlib import cli, distributed, experiments
 from sbdlib.checkpoints import read_checkpoint
 from sbdlib.results import read_results
 from sbdlib.scales import scale
@@ -176,7 +176,7 @@ def test_task_resources_one_gpu_each_or_cpus_and_impossible_asks_fail_first():
 def run_main(capsys, *argv):
     """``python -m sbdlib.experiments ARGV`` in-process: its exit message (one line), or None if it ran."""
     with pytest.raises(SystemExit) as exit_info:
-        experiments.main(list(argv))
+        cli.main(list(argv))
     message = exit_info.value.code if isinstance(exit_info.value.code, str) else capsys.readouterr().err
     return message.strip()
 
