@@ -478,8 +478,9 @@ class Discriminator(nn.Module):
 class DecoderInfo:
     """A named decoder: how :class:`VAE` builds it, and how every figure names and colours it.
 
-    ``build(latent_dim, channels, width=, image_size=, deconv_channels=, **options)`` returns
-    the module; ``deconv_channels`` are the architecture's DeConv widths (Table 1 or 2).
+    ``build(latent_dim, image_channels, width=, image_size=, deconv_channels=, options=)``
+    returns the module; ``deconv_channels`` are the architecture's DeConv widths (Table 1 or
+    2); ``options`` (the VAE's ``decoder_kwargs``) records the widths a DeConv decoder used.
     """
 
     build: Callable[..., nn.Module]
@@ -487,18 +488,18 @@ class DecoderInfo:
     color: str
 
 
-def _build_sbd(latent_dim: int, channels: int, *, width: int, image_size: int, deconv_channels: Sequence[int],
-               **options: Any) -> nn.Module:
+def _build_sbd(latent_dim: int, image_channels: int, *, width: int, image_size: int, deconv_channels: Sequence[int],
+               options: dict[str, Any]) -> nn.Module:
     """The SBD at ``width`` (the same in Tables 1 and 2)."""
-    return SpatialBroadcastDecoder(latent_dim, channels, width=width, image_size=image_size, **options)
+    return SpatialBroadcastDecoder(latent_dim, image_channels, width=width, image_size=image_size, **options)
 
 
 def _build_deconv(cls: type) -> Callable[..., nn.Module]:
     """A builder of a DeConv-family decoder with the architecture's channels unless the options give them."""
-    def build(latent_dim: int, channels: int, *, width: int, image_size: int, deconv_channels: Sequence[int],
-              **options: Any) -> nn.Module:
-        options.setdefault("channels", deconv_channels)
-        return cls(latent_dim, channels, image_size=image_size, **options)
+    def build(latent_dim: int, image_channels: int, *, width: int, image_size: int, deconv_channels: Sequence[int],
+              options: dict[str, Any]) -> nn.Module:
+        options.setdefault("channels", deconv_channels)  # recorded in VAE.config, as checkpoints hold it
+        return cls(latent_dim, image_channels, image_size=image_size, **options)
     return build
 
 
@@ -731,7 +732,7 @@ class VAE(nn.Module):
             self.decoder = module
         else:
             self.decoder = DECODERS[decoder].build(latent_dim, channels, width=width, image_size=image_size,
-                                                   deconv_channels=dec_channels, **decoder_kwargs)
+                                                   deconv_channels=dec_channels, options=decoder_kwargs)
         self.decoder_name = type(module).__name__ if isinstance(module, nn.Module) else decoder
         self.latent_dim = latent_dim
         self.channels = channels
