@@ -168,16 +168,21 @@ def test_gpu_hours_estimate_counts_the_training_images():
         experiments.gpu_hours_estimate("nope")
 
 
-def test_row_checkpoint_rebuilds_the_runs_name_from_its_row():
-    base = dict(decoder="sbd", variant="", beta=1.0, seed=2, scale="course", image_size=32)
-    assert experiments.row_checkpoint(dict(base, dataset="circles/xy")).name == "circles-xy_sbd_s2_course.pt"
-    holed = dict(base, dataset="circles/xy hole=center", beta=2.8)
-    assert experiments.row_checkpoint(holed, shipped=False) == (
-        experiments.RUNS_DIR / "checkpoints" / "circles-xy_hole-center_sbd_beta2.8_s2_course.pt")
-    tiny = dict(base, dataset="circles/xyh_tiny", image_size=64, variant="shuffled-coords")
-    assert experiments.row_checkpoint(tiny).name == "circles-xyh_tiny-64px_sbd-shuffled-coords_s2_course.pt"
-    factor = dict(base, dataset="sprites", decoder="deconv", objective="factorvae")
-    assert experiments.row_checkpoint(factor).name == "sprites_deconv_factorvae-g35_s2_course.pt"
+def test_row_checkpoint_finds_the_registered_spec_of_a_row():
+    """Every registered spec's row maps back to its own checkpoint (two budgets of one model included)."""
+    course = scale("course")
+    for specs in experiments.EXPERIMENTS.values():
+        for spec in specs:
+            s = spec.scale_for(course)
+            row = dict(dataset=spec.dataset_label, decoder=spec.decoder, variant=spec.variant, objective=spec.objective,
+                       beta=spec.beta, seed=2, scale="course", image_size=spec.size(course), width=s.width,
+                       steps=s.steps)
+            assert experiments.row_spec(row) == spec
+            assert experiments.row_checkpoint(row).name == experiments.checkpoint_name(spec, 2, course)
+    unknown = dict(dataset="circles/xy", decoder="sbd", variant="", objective="vae", beta=9.0, seed=0, scale="course",
+                   image_size=32, width=32, steps=course.steps)
+    with pytest.raises(ValueError, match="no single registered spec matches"):
+        experiments.row_checkpoint(unknown)
 
 
 def test_an_interrupted_sweep_stops_and_writes_no_rows_for_half_trained_runs(tmp_path, monkeypatch):
