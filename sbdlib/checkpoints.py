@@ -4,12 +4,20 @@ Writes are atomic (a temporary file in the same folder, flushed, then renamed ov
 target), so an interrupted save never leaves a half-written checkpoint. Loading uses
 ``torch.load(weights_only=True)``: only tensors and plain Python values are read, no
 pickled code is ever executed.
+
+A training run's checkpoint (:func:`sbdlib.training.train_many`) also records
+``target_steps``, the steps the run was asked for, and ``finished``: whether it ended (all
+its steps done, or stopped by a divergence). Both are written from the first checkpoint
+on, so a file left by a killed process says it is unfinished. Files written before these
+fields existed count as finished unless their history says they were interrupted
+(:func:`is_finished`); a bare model saved with :func:`save_checkpoint` counts as finished.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -83,6 +91,29 @@ def compact_checkpoint(path: str | os.PathLike) -> bool:
     return True
 
 
+def is_finished(payload: dict[str, Any]) -> bool:
+    """Whether a checkpoint holds a run that ended (all its steps, or a divergence) rather than a partial one.
+
+    Files with a ``finished`` entry say so themselves. Older files (no ``finished``, no
+    ``target_steps``) are finished unless their history was interrupted: their step equals
+    their history's length, so that is the only sign of an unfinished run they carry.
+    """
+    if "finished" in payload:
+        return bool(payload["finished"])
+    history = payload.get("history")
+    if not isinstance(history, dict) or "step" not in history:
+        return True  # a bare model, not a training run
+    if history.get("diverged"):
+        return True
+    return not history.get("interrupted") and int(payload.get("step", len(history["step"]))) >= len(history["step"])
+
+
+def describe_progress(payload: dict[str, Any]) -> str:
+    """``"step 480 of 2000"`` (or ``"step 480"`` where the target was not recorded)."""
+    step, target = payload.get("step"), payload.get("target_steps")
+    return f"step {step}" + (f" of {target}" if target is not None else "")
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint's contents without building a model (no pickled code runs).
 
@@ -91,10 +122,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         ValueError: If the file is not a readable sbdlib checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
     try:
+        if not path.is_file():
+            raise FileNotFoundError(f"no checkpoint at {path}")
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except PermissionError as exc:
+        raise ValueError(f"cannot read the checkpoint {path}: {exc.strerror}; check its and its folders' "
+                         f"permissions") from None
     except Exception as exc:  # truncated, corrupted, or a pickle that needs code
         raise ValueError(f"{path} is not a readable sbdlib checkpoint (corrupted or not written by "
                          f"sbdlib.save_checkpoint): {type(exc).__name__}: {str(exc)[:200]}") from None
@@ -120,22 +156,34 @@ def load_state(vae: VAE, state_dict: dict[str, torch.Tensor], *, source: str = "
     vae.load_state_dict(state_dict)
 
 
-def load_checkpoint(path: str | os.PathLike, vae: VAE | None = None, *, device: str | torch.device | None = None
-                    ) -> tuple[VAE, dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike, vae: VAE | None = None, *, device: str | torch.device | None = None,
+                    require_finished: bool = False) -> tuple[VAE, dict[str, Any]]:
     """Load a checkpoint, building the VAE from its stored config (or into ``vae``).
+
+    An unfinished run (interrupted or killed part-way, :func:`is_finished`) loads with a
+    warning, and ``payload["finished"]`` is ``False``; with ``require_finished`` it is refused.
 
     Args:
         path: A file written by :func:`save_checkpoint`.
         vae: Optional existing model; its config must match the checkpoint's.
         device: Where to put the model (default: CPU).
+        require_finished: Refuse (ValueError) a run that has not ended.
 
     Returns:
-        ``(vae, payload)``: the model in eval mode and the checkpoint's other entries.
+        ``(vae, payload)``: the model in eval mode and the checkpoint's other entries
+        (``payload["finished"]`` always set).
 
     Raises:
-        FileNotFoundError, ValueError: Missing, corrupted or mismatched checkpoint.
+        FileNotFoundError, ValueError: Missing, corrupted, mismatched or (``require_finished``) unfinished checkpoint.
     """
     payload = read_checkpoint(path)
+    payload["finished"] = is_finished(payload)
+    if not payload["finished"]:
+        message = (f"{path} holds an unfinished run ({describe_progress(payload)}); resume it with "
+                   f"train(..., checkpoint=path, resume=True) or train it again")
+        if require_finished:
+            raise ValueError(message)
+        warnings.warn(message, UserWarning, stacklevel=2)
     config = payload["config"]
     if vae is None:
         try:

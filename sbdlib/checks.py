@@ -34,9 +34,14 @@ from typing import Any
 import numpy as np
 import torch
 
+MAX_SEED = 2**32 - 1            # a run's seed: training derives further seeds from it (seed x 1,000,003 must fit)
+MAX_GENERATOR_SEED = 2**64 - 1  # the largest seed a torch.Generator takes
+MIN_IMAGE_SIZE = 8              # smaller images cannot show an object and its position
+MAX_IMAGE_SIZE = 256            # the paper's images are 64 px; 256 px is the most the course's models are sized for
 
-def check_int(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an ``int``, or a ValueError naming ``name`` unless it is an integer >= ``minimum``.
+
+def check_int(value: Any, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an ``int``, or a ValueError naming ``name`` unless it is an integer in ``[minimum, maximum]``.
 
     Python and numpy integers pass; bools, floats and strings do not.
 
@@ -44,13 +49,26 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
         value: The argument to check.
         name: Its name, for the error message.
         minimum: The smallest allowed value (1 for sizes, 0 for counts that may be empty).
+        maximum: The largest allowed value (``None``: no bound).
 
     Returns:
         ``int(value)``.
     """
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    bad = not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum
+    if bad or (maximum is not None and value > maximum):
+        expected = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ValueError(f"{name} must be an integer {expected}, got {value!r}")
     return int(value)
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """A run's seed: an integer between 0 and :data:`MAX_SEED` (one clear error otherwise)."""
+    return check_int(value, name, minimum=0, maximum=MAX_SEED)
+
+
+def check_image_size(value: Any, name: str = "image_size") -> int:
+    """An image side between :data:`MIN_IMAGE_SIZE` and :data:`MAX_IMAGE_SIZE` pixels (one clear error otherwise)."""
+    return check_int(value, name, minimum=MIN_IMAGE_SIZE, maximum=MAX_IMAGE_SIZE)
 
 
 def seeded_generator(seed: Any, device: torch.device | str | None = None) -> torch.Generator:
@@ -63,4 +81,4 @@ def seeded_generator(seed: Any, device: torch.device | str | None = None) -> tor
     Returns:
         The generator; the global RNG is left alone.
     """
-    return torch.Generator(device=device or "cpu").manual_seed(check_int(seed, "seed", minimum=0))
+    return torch.Generator(device=device or "cpu").manual_seed(check_int(seed, "seed", 0, MAX_GENERATOR_SEED))

@@ -16,6 +16,8 @@ import torch
 
 from sbdlib.experiments import (DEFAULT_EXPERIMENT, EXPERIMENTS, MAX_POPULATION, experiment_specs, parse_seeds,
                                 plan_experiment, run_experiment)
+from sbdlib.checks import check_int
+from sbdlib.devices import resolve_device
 from sbdlib.scales import scale as current_scale
 
 
@@ -53,6 +55,13 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = _parser().parse_args(argv)
     try:  # every bad input fails here, in one line, before any training
+        check_int(args.max_population, "--max-population")
+        check_int(args.cpus_per_task, "--cpus-per-task")
+        check_int(args.retries, "--retries", minimum=0)
+        if args.threads is not None:
+            check_int(args.threads, "--threads")
+        if args.device is not None:
+            resolve_device(args.device)
         s = current_scale(args.scale)
         seeds = parse_seeds(args.seeds) if args.seeds else None
         specs = experiment_specs(args.experiment, args.decoders)

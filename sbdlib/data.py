@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sbdlib.checks import check_int, seeded_generator
+from sbdlib.checks import check_image_size, check_int, seeded_generator
 
 DEFAULT_IMAGE_SIZE = 64
 RENDER_CHUNK = 1024  # images per internal rendering step: bounds the working set
@@ -729,7 +729,7 @@ class Circles(FactorDataset):
             factors. Held-out points are never sampled but can be rendered.
         blank_fraction: In [0, 1). If positive, that fraction of samples is all black and a
             last factor ``"present"`` (1 = circle drawn, 0 = blank) is added.
-        image_size: Side of the square images, > 0.
+        image_size: Side of the square images, 8 to 256 pixels.
 
     Raises:
         ValueError: On an unknown name, a bad hole, blank fraction or image size.
@@ -745,7 +745,7 @@ class Circles(FactorDataset):
     ) -> None:
         if name not in _CIRCLE_SPECS:
             raise ValueError(f"unknown circle set {name!r}; expected one of {list(CIRCLE_SET_NAMES)}")
-        check_int(image_size, "image_size")
+        check_image_size(image_size)
         if not isinstance(blank_fraction, (int, float)) or not 0.0 <= float(blank_fraction) < 1.0:
             raise ValueError(f"blank_fraction must be a number in [0, 1), got {blank_fraction!r}")
         spec = _CIRCLE_SPECS[name]
@@ -906,11 +906,11 @@ class ColoredSprites(FactorDataset):
     dSprites itself is binary; these edges are soft. The image is ``colour * mask``.
 
     Args:
-        image_size: Side of the square images, > 0.
+        image_size: Side of the square images, 8 to 256 pixels.
     """
 
     def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE) -> None:
-        check_int(image_size, "image_size")
+        check_image_size(image_size)
         self.name = "sprites"
         self.title = "Colored sprites"
         self.image_size = int(image_size)

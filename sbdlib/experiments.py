@@ -29,8 +29,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
-from sbdlib.checkpoints import compact_checkpoint, load_checkpoint, read_checkpoint
-from sbdlib.checks import check_int
+from sbdlib.checkpoints import compact_checkpoint, describe_progress, is_finished, load_checkpoint, read_checkpoint
+from sbdlib.checks import check_int, check_seed
 from sbdlib.data import get_dataset
 from sbdlib.devices import default_device, resolve_device
 from sbdlib.metrics import evaluate, metric_columns
@@ -52,8 +52,8 @@ DEFAULT_EXPERIMENT = "circles-xy"
 EVAL_SEED = 1234                             # the held-out set and the metrics' own generator
 MAX_POPULATION = 25                          # members trained at once (bounds GPU memory)
 CHECKPOINTS_PER_RUN = 10                     # checkpoints written during a run (an exact resume point each)
-# An estimate, not a measurement of ours: issue 15's prototype trained a 50-model population at
-# about 32k images/s on one H100. No GPU was lent to measure sbdlib's own figure yet.
+# An estimate, not a measurement: a prototype population trainer reached about 32,000 images/s
+# on one H100 (a 50-model population); sbdlib's own GPU throughput is not measured here.
 PROTOTYPE_GPU_IMAGES_PER_SECOND = 32_000
 
 
@@ -290,6 +290,23 @@ def _is_complete(path: Path, steps: int) -> bool:
     return int(payload["step"]) >= steps or bool(payload["history"].get("diverged"))
 
 
+RETRAIN_SUFFIX = ".tmp-retrain"  # a retrain trains into <checkpoint>.tmp-retrain, moved over the old file when it ends
+
+
+def retrain_path(path: Path) -> Path:
+    """Where a retrain of ``path`` trains until it ends (the finished run at ``path`` stays until then)."""
+    return path.with_name(path.name + RETRAIN_SUFFIX)
+
+
+def _stopped_message(name: str, seeds: Sequence[int], targets: Sequence[Path], retrain: bool) -> str:
+    """What a Stop left behind: the step each seed's file holds, and how to go on."""
+    held = ", ".join(f"seed {seed}: {target} holds {describe_progress(read_checkpoint(target))}"
+                     for seed, target in zip(seeds, targets) if target.exists())
+    then = ("the finished runs they retrain are unchanged; retrain=True (--retrain) starts again" if retrain else
+            "the same call resumes exactly")
+    return f"{name} interrupted ({held}); {then}"
+
+
 def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None = None, retrain: bool = False,
                      ship: bool = False, progress: str = "auto", device: str | torch.device | None = None,
                      max_population: int = MAX_POPULATION, checkpoint_dir: str | os.PathLike | None = None
@@ -297,12 +314,18 @@ def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None
     """Train (or load) the runs of ``spec`` for ``seeds``: the missing ones as populations of at most ``max_population``.
 
     A finished checkpoint is loaded; an unfinished one (interrupted) is resumed, exactly
-    (:func:`sbdlib.training.train_many`); ``retrain`` starts every run afresh. Checkpoints go to
+    (:func:`sbdlib.training.train_many`); ``retrain`` starts every run afresh, into
+    :func:`retrain_path`, and moves it over the old checkpoint only when it has ended, so a
+    stopped or killed retrain never loses a finished run. Checkpoints go to
     ``checkpoint_dir`` if given, else ``runs/`` unless ``ship`` (``make results``); shipped ones
     are compacted once finished (:func:`sbdlib.checkpoints.compact_checkpoint`).
 
     Returns:
         ``(vae, history)`` per seed, in order, each model in eval mode on ``device``.
+
+    Raises:
+        KeyboardInterrupt: After Ctrl-C (every checkpoint saved), naming the step each file
+            holds, so one Stop ends a notebook cell that trains several configurations.
     """
     s = spec.scale_for(scale or current_scale())
     check_int(max_population, "max_population")
@@ -316,20 +339,26 @@ def train_population(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None
         chunk = todo[start:start + max_population]
         vaes = []
         for i in chunk:
-            if retrain and paths[i].exists():
-                paths[i].unlink()
             torch.manual_seed(seeds[i])  # the seed fixes the initial weights too
             vaes.append(build_vae(spec, ds, s))
+        targets = [retrain_path(paths[i]) if retrain else paths[i] for i in chunk]
         label = f"{run_name(spec, 0, scale=s).replace('_s0_', ' ')}: seeds {[seeds[i] for i in chunk]}"
-        train_many(vaes, ds, seeds=[seeds[i] for i in chunk], steps=s.steps, batch_size=s.batch_size, lr=s.lr,
-                   objective=spec.objectives(vaes, s), device=device, checkpoints=[paths[i] for i in chunk],
-                   resume=True, progress=progress, title=label, checkpoint_every=max(1, s.steps // CHECKPOINTS_PER_RUN))
+        histories = train_many(vaes, ds, seeds=[seeds[i] for i in chunk], steps=s.steps, batch_size=s.batch_size,
+                               lr=s.lr, objective=spec.objectives(vaes, s), device=device, checkpoints=targets,
+                               resume=not retrain, overwrite=retrain, progress=progress, title=label,
+                               checkpoint_every=max(1, s.steps // CHECKPOINTS_PER_RUN))
+        if any(h.interrupted for h in histories):
+            raise KeyboardInterrupt(_stopped_message(config_name(spec, s), [seeds[i] for i in chunk], targets,
+                                                    retrain))
+        for i, target in zip(chunk, targets):
+            if target != paths[i] and is_finished(read_checkpoint(target)):
+                os.replace(target, paths[i])  # the new run has ended: only now does it replace the old one
     for i in todo if ship else ():  # shipped runs just finished: drop what only further training needs
         if _is_complete(paths[i], s.steps):
             compact_checkpoint(paths[i])
     out = []
     for path in paths:
-        vae, payload = load_checkpoint(path, device=device)
+        vae, payload = load_checkpoint(path, device=device, require_finished=True)
         out.append((vae, History.from_dict(payload["history"])))
     return out
 
@@ -338,6 +367,9 @@ def train_or_load(decoder: str | RunSpec, seed: int = 0, *, dataset: str = DEFAU
                   retrain: bool = False, progress: str = "auto", device: str | torch.device | None = None
                   ) -> tuple[VAE, History]:
     """The shipped run if there is one (and ``retrain`` is off), else the reader's own in ``runs/``, trained if needed.
+
+    A retrain replaces the reader's run only once it has ended; Ctrl-C raises KeyboardInterrupt
+    (see :func:`train_population`), so a loop over decoders stops at the first Stop.
 
     Returns:
         ``(vae, history)``: the model in eval mode on ``device`` (default: CUDA when
@@ -348,7 +380,7 @@ def train_or_load(decoder: str | RunSpec, seed: int = 0, *, dataset: str = DEFAU
     device = resolve_device(device) if device is not None else default_device()
     shipped = checkpoint_path(spec, seed, s, shipped=True)
     if shipped.exists() and not retrain:
-        vae, payload = load_checkpoint(shipped, device=device)
+        vae, payload = load_checkpoint(shipped, device=device, require_finished=True)
         return vae, History.from_dict(payload["history"])
     return train_population(spec, [seed], scale=s, retrain=retrain, progress=progress, device=device)[0]
 
@@ -425,12 +457,9 @@ def run_spec(spec: RunSpec, seeds: Sequence[int], *, scale: Scale | None = None,
     with (store.local_folder(names) if store is not None else _no_folder()) as folder:
         paths = [checkpoint_path(spec, seed, s, shipped=ship, folder=folder) for seed in seeds]
         start_steps = tuple(0 if retrain else _checkpoint_step(p) for p in paths)
+        # Ctrl-C raises KeyboardInterrupt here: a stopped sweep stops (no rows for half-trained runs, no next spec).
         runs = train_population(spec, seeds, scale=s, retrain=retrain, ship=ship, progress=progress, device=device,
                                 max_population=max_population, checkpoint_dir=folder)
-    stopped = [seed for seed, (_, history) in zip(seeds, runs) if history.interrupted]
-    if stopped:  # a stopped sweep stops: no rows for half-trained runs, no next configuration
-        raise KeyboardInterrupt(f"{config_name(spec, s)} interrupted (seeds {stopped}); every checkpoint is saved, "
-                                f"so the same command resumes exactly")
     rows = []
     for seed, (vae, history) in zip(seeds, runs):
         t0 = time.perf_counter()
@@ -503,7 +532,7 @@ def plan_experiment(experiment: str, seeds: Iterable[int] | None = None, *, scal
     specs = experiment_specs(experiment) if specs is None else list(specs)
     seeds = list(range(s.seeds)) if seeds is None else list(seeds)
     for seed in seeds:
-        check_int(seed, "each seed", minimum=0)
+        check_seed(seed, "each seed")
     out = results_path(experiment, s, shipped=ship)
     _refuse_shipped(out, ship)
     check_specs(specs, s)
@@ -579,7 +608,8 @@ def row_checkpoint(row: dict[str, Any], *, shipped: bool = True) -> Path:
 def load_run(row: dict[str, Any], scale: Scale | None = None, device: str | torch.device | None = None) -> VAE:
     """The shipped model behind a results row, checked against the row (:func:`check_row`)."""
     path = row_checkpoint(row)
-    vae, payload = load_checkpoint(path, device=device if device is not None else default_device())
+    vae, payload = load_checkpoint(path, device=device if device is not None else default_device(),
+                                   require_finished=True)
     check_row(row, payload, path)
     return vae
 
@@ -602,6 +632,7 @@ def parse_seeds(text: Sequence[str] | str) -> list[int]:
         if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
             raise ValueError(f"cannot read seeds {part!r}; write them as '0-9', '0 1 2' or '0-4,7'")
         lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
+        check_seed(hi, "each seed")  # before the range is built: "0-99999999999" would not fit in memory
         seeds.extend(range(lo, hi + 1))
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds repeat in {' '.join(parts)!r}")

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sbdlib import convolutions
-from sbdlib.checks import check_int, seeded_generator
+from sbdlib.checks import check_image_size, check_int, seeded_generator
 from sbdlib.scales import PAPER_IMAGE_SIZE, PAPER_LIKELIHOOD, PAPER_WIDTH
 
 LATENT_DIM = 10
@@ -716,8 +716,12 @@ class VAE(nn.Module):
             raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
         if architecture not in ("table1", "table2"):
             raise ValueError(f"unknown architecture {architecture!r}; expected 'table1' or 'table2'")
-        if not beta >= 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
+        if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not (math.isfinite(beta) and beta >= 0):
+            raise ValueError(f"beta must be a finite number >= 0 (the paper's range: 0.4 to 5.4), got {beta!r}")
+        for name, value in dict(latent_dim=latent_dim, channels=channels).items():
+            check_int(value, name)
+        check_int(width, "width", minimum=2 if architecture == "table2" else 1)  # table2 halves it
+        check_image_size(image_size)  # the encoder also needs a multiple of 16 (four stride-2 layers)
         decoder_kwargs = dict(decoder_kwargs or {})
         self.config = dict(decoder=decoder, latent_dim=latent_dim, channels=channels, likelihood=likelihood,
                            beta=float(beta), width=width, image_size=image_size, architecture=architecture,

@@ -14,7 +14,13 @@ seed, never the global RNG) and its own Adam.
   the 2-core AVX2 CPUs this course is tested on, a vmapped population of 8 course models ran
   slower than the members one after another (``benchmarks/bench_population.py`` measures both).
 * **Safe to stop**: Ctrl-C ends training cleanly; every member keeps its last fully applied
-  update and its history, and its checkpoint is written.
+  update and its history, its checkpoint is written, and a line names the step it holds;
+  ``train``/``train_many`` then return (``History.interrupted``), while
+  :func:`sbdlib.experiments.train_population` re-raises, so one Stop ends a notebook cell.
+* **Never overwrites by accident**: an existing checkpoint is resumed (``resume=True``) or
+  replaced only with ``overwrite=True``; every checkpoint records the run's target steps and
+  whether it finished (:func:`sbdlib.checkpoints.is_finished`); a checkpoint path that cannot
+  be written fails before the first step.
 * **Safe to diverge**: a member whose loss becomes NaN or infinite gets back the last weights
   that gave a finite loss and stops (recorded in its :class:`History`); the others go on.
 * **No per-step host synchronisation**: losses are accumulated on the device and read back
@@ -22,6 +28,8 @@ seed, never the global RNG) and its own Adam.
   ``log_every`` on CUDA). The last good weights are kept on the device meanwhile.
 * **Precision per machine** (:mod:`sbdlib.devices`): bf16 autocast where the device has it
   natively (and, on CPUs, where measured faster), fp32 elsewhere; ``amp=False`` forces fp32.
+  In fp16 every member has its own dynamic loss scale (``torch.amp.GradScaler``'s rule), so
+  one member's overflow skips only that member's step (:class:`MemberScaler`).
 * **Checkpoints** (optional) are written atomically every ``checkpoint_every`` steps and at
   the end, one file per member in the single-model format; ``resume=True`` continues.
 * Progress: in a notebook one bar and one live figure (median and range over members of
@@ -35,6 +43,7 @@ import inspect
 import math
 import os
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -43,8 +52,9 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from sbdlib.checkpoints import COMPACTED, load_state, read_checkpoint, save_checkpoint
-from sbdlib.checks import check_int, seeded_generator
+from sbdlib.checkpoints import (COMPACTED, describe_progress, is_finished, load_state, read_checkpoint,
+                                save_checkpoint)
+from sbdlib.checks import check_int, check_seed, seeded_generator
 from sbdlib.devices import Precision, choose_precision, configure_process, resolve_device
 from sbdlib.models import VAE
 from sbdlib.objectives import BetaVAE
@@ -117,9 +127,11 @@ def in_notebook() -> bool:
 class _Progress:
     """One bar and one live figure (median and range over members) in notebooks; text lines in scripts."""
 
-    def __init__(self, mode: str, total: int, start: int, log_every: int, title: str, decoder: str) -> None:
+    def __init__(self, mode: str, total: int, start: int, log_every: int, title: str, decoder: str,
+                 setting: str = "") -> None:
         self.mode = ("notebook" if in_notebook() else "text") if mode == "auto" else mode
         self.log_every, self.total, self.title, self.decoder = log_every, total, title, decoder
+        self.setting = setting  # e.g. "cpu, fp32": shown beside the first report (the bar's name in notebooks)
         self.last_step, self.last_time = start, time.perf_counter()
         self.steps: list[int] = []
         self.values: dict[str, list[list[float]]] = {k: [] for k in ("nll", "kl", "elbo")}
@@ -128,7 +140,7 @@ class _Progress:
         if self.mode == "notebook":
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=start, desc=title, leave=True)
+            self.bar = tqdm(total=total, initial=start, desc=f"{title} ({setting})" if setting else title, leave=True)
 
     def update(self, step: int, means: list[dict[str, float] | None]) -> None:
         """Report each member's running means at ``step`` (``None`` for members that stopped)."""
@@ -152,8 +164,10 @@ class _Progress:
             if self.reports % every == 0 or step >= self.total:
                 self._draw()
         elif self.mode == "text":
+            first = f"  [{self.setting}]" if self.setting and not self.reports else ""
+            self.reports += 1
             print(f"[{self.title}] step {step}/{self.total}  nll {med['nll']:.2f}  kl {med['kl']:.2f}  "
-                  f"elbo {med['elbo']:.2f}{span}  ({rate:.1f} steps/s)", flush=True)
+                  f"elbo {med['elbo']:.2f}{span}  ({rate:.1f} steps/s){first}", flush=True)
 
     def _draw(self) -> None:
         """Redraw the live figure: per metric, the members' median and their min-max band."""
@@ -258,7 +272,7 @@ def _check_population(vaes: Sequence[VAE], seeds: Sequence[int], checkpoints: Se
         raise ValueError(f"need one seed per VAE: got {len(vaes)} VAEs and "
                          f"{len(seeds) if isinstance(seeds, (list, tuple)) else repr(seeds)} seeds")
     for s in seeds:
-        check_int(s, "each seed", minimum=0)
+        check_seed(s, "each seed")
     configs = {repr(v.config) for v in vaes}
     if len(configs) > 1:
         diff = {k for k in vaes[0].config if any(v.config.get(k) != vaes[0].config[k] for v in vaes)}
@@ -269,6 +283,40 @@ def _check_population(vaes: Sequence[VAE], seeds: Sequence[int], checkpoints: Se
                              f"{len(checkpoints) if isinstance(checkpoints, (list, tuple)) else repr(checkpoints)} paths")
         if len({str(Path(p).resolve()) for p in checkpoints}) != len(checkpoints):
             raise ValueError("two members share a checkpoint path; give each its own file")
+
+
+def _check_checkpoint_path(path: Path, resume: bool, overwrite: bool) -> None:
+    """One clear error, before any work, for a checkpoint path that is a folder, cannot be written, or holds a run.
+
+    The folder is created if needed and a temporary file is written and removed in it, so a
+    permission or file-system problem shows now rather than at the first checkpoint.
+    """
+    if path.is_dir():
+        raise ValueError(f"checkpoint path {path} is a folder; give a file name such as {path / 'run.pt'}")
+    if path.exists() and not resume and not overwrite:
+        try:
+            payload = read_checkpoint(path)
+            held = f"a {'finished' if is_finished(payload) else 'unfinished'} run at {describe_progress(payload)}"
+        except ValueError:
+            held = "a file that is not a readable checkpoint"
+        raise ValueError(f"{path} exists ({held}); pass resume=True to continue it, overwrite=True to replace it, "
+                         f"or another path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise ValueError(f"cannot write checkpoint {path}: {exc.strerror or exc}; choose a folder you can write"
+                         ) from None
+
+
+def _check_dataset(dataset) -> None:
+    """One clear error for a dataset that is not one (a name, ``None``, ...), before any work."""
+    if not callable(getattr(dataset, "stream", None)):
+        hint = f"; for a name use sbdlib.data.get_dataset({dataset!r})" if isinstance(dataset, str) else ""
+        raise ValueError(f"dataset must have a stream(batch_size, seed) method, e.g. sbdlib.data.Circles('xy'); "
+                         f"got {type(dataset).__name__}{hint}")
 
 
 def _check_settings(steps: int, batch_size: int, lr: float, log_every: int | None, checkpoint_every: int | None,
@@ -328,6 +376,67 @@ def _out_of_memory(vaes: Sequence[VAE], batch_size: int, device: torch.device) -
                         f"would fit; train fewer at once (run_seeds(max_population={max(fit, 1)})) or a smaller batch")
 
 
+# ----------------------------------------------------------------------------- fp16 loss scaling
+
+
+class MemberScaler:
+    """Dynamic fp16 loss scaling with one scale per member: ``torch.amp.GradScaler``'s rule, member by member.
+
+    A member whose gradients hold an inf or NaN skips its update and halves its scale; the
+    others step as usual, and a scale doubles after ``GROWTH_INTERVAL`` clean steps in a row.
+    The sequential engine gives each member its own ``torch.amp.GradScaler``; the stacked
+    engine, whose members share tensors ``[S, ...]``, uses this class on the stack. Scales are
+    not checkpointed: a resumed fp16 run calibrates them afresh (halving on each overflow, as at the start).
+    """
+
+    INIT_SCALE, GROWTH, BACKOFF, GROWTH_INTERVAL = 2.0**16, 2.0, 0.5, 2000  # GradScaler's defaults
+
+    def __init__(self, count: int, device: torch.device) -> None:
+        self.scale = torch.full((count,), self.INIT_SCALE, device=device)
+        self.clean_steps = torch.zeros(count, dtype=torch.int64, device=device)
+
+    def unscale_(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Divide each member's slice of ``grads`` (``[S, ...]``) by its scale; returns ``[S]``: non-finite found."""
+        found = torch.zeros_like(self.scale, dtype=torch.bool)
+        for g in grads:
+            g.mul_((1.0 / self.scale).view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+            found |= ~torch.isfinite(g).flatten(1).all(1)
+        return found
+
+    def update(self, found: torch.Tensor) -> None:
+        """Halve the scales of members that overflowed; double those clean for ``GROWTH_INTERVAL`` steps."""
+        self.clean_steps = torch.where(found, 0, self.clean_steps + 1)
+        grow = self.clean_steps >= self.GROWTH_INTERVAL
+        self.scale = torch.where(found, self.scale * self.BACKOFF, torch.where(grow, self.scale * self.GROWTH, self.scale))
+        self.clean_steps = torch.where(grow, 0, self.clean_steps)
+
+
+def _stacked_adam_(params: dict[str, torch.Tensor], optimizer: torch.optim.Adam, skip: torch.Tensor) -> None:
+    """One Adam step of the stacked members except those in ``skip`` (``[S]``), with a step count per member.
+
+    torch's Adam keeps one step count per tensor, shared by the stacked members; a member that
+    skips (fp16 overflow) must not advance its count, or its next bias correction is wrong.
+    The arithmetic is torch's (``torch.optim.Adam``, no weight decay, no amsgrad).
+    """
+    (beta1, beta2), eps, lr = optimizer.defaults["betas"], optimizer.defaults["eps"], optimizer.defaults["lr"]
+    with torch.no_grad():
+        for p in params.values():
+            state = optimizer.state[p]
+            if not state:
+                state.update(step=torch.zeros(p.shape[0], device=p.device), exp_avg=torch.zeros_like(p),
+                             exp_avg_sq=torch.zeros_like(p))
+            keep = (~skip).view(-1, *([1] * (p.dim() - 1)))
+            step = state["step"] = state["step"] + (~skip).to(state["step"].dtype)
+            g = torch.where(keep, p.grad, 0.0)
+            state["exp_avg"] = torch.where(keep, state["exp_avg"] * beta1 + g * (1 - beta1), state["exp_avg"])
+            state["exp_avg_sq"] = torch.where(keep, state["exp_avg_sq"] * beta2 + g * g * (1 - beta2),
+                                              state["exp_avg_sq"])
+            shape = (-1, *([1] * (p.dim() - 1)))
+            step_size = (lr / (1 - beta1 ** step)).view(shape)
+            denom = state["exp_avg_sq"].sqrt() / (1 - beta2 ** step).sqrt().view(shape) + eps
+            p.sub_(torch.where(keep, step_size * state["exp_avg"] / denom, 0.0))
+
+
 # ----------------------------------------------------------------------------- engines
 
 
@@ -349,6 +458,7 @@ class _Engine:
         self.diverged_at: list[int | None] = [None] * len(members)
         self.updating = False
         self.t0 = time.perf_counter()
+        self.steps = 0  # the run's target step count, recorded in every checkpoint (set by train_many)
         self.base_seconds = [m.history.seconds for m in members]  # a resumed run's earlier training time
 
     def autocast(self):
@@ -410,11 +520,17 @@ class _Engine:
         self.sync_weights(i)
         optimizer = member.saved_optimizer if member.stopped else self.optimizer_state(i)
         objective = member.objective.state_dict() if hasattr(member.objective, "state_dict") else {}
+        step = self.held_step(i)
         save_checkpoint(member.checkpoint, member.vae, optimizer=optimizer, history=member.history.as_dict(),
-                        generator=member.generator.get_state(),
-                        step=member.history.step[-1] if member.history.step else member.start, seed=member.seed,
+                        generator=member.generator.get_state(), step=step, target_steps=self.steps,
+                        finished=bool(member.history.diverged) or step >= self.steps, seed=member.seed,
                         batch_size=self.batch_size, lr=self.lr, objective=objective,
                         dataset=self.dataset.config() if hasattr(self.dataset, "config") else None)
+
+    def held_step(self, i: int) -> int:
+        """The steps member ``i`` has completed (what its checkpoint holds)."""
+        member = self.members[i]
+        return member.history.step[-1] if member.history.step else member.start
 
     def window_means(self, log_every: int) -> list[dict[str, float] | None]:
         """Each member's mean of its last ``log_every`` logged steps (None for stopped members)."""
@@ -453,11 +569,17 @@ class _Sequential(_Engine):
                 m.optimizer.load_state_dict(state)
             self.good.append([p.detach().clone() for p in m.vae.parameters()])
             self.models.append(torch.compile(m.vae) if compile_model else m.vae)
+        fp16 = precision.autocast == torch.float16  # one GradScaler per member: an overflow skips only its step
+        self.scalers = [torch.amp.GradScaler(device.type) if fp16 else None for _ in members]
+        self.records: list[dict[str, torch.Tensor] | None] | None = None  # the step under way, member by member
+        self.done: list[bool] = []  # which members have applied the step under way
+        self.updating_member = -1
 
     def step(self, step: int, check: bool) -> None:
         """One optimiser step of every active member, one after another (one member's activations at a time)."""
         active = self.active(step)
         records: list[dict[str, torch.Tensor] | None] = [None] * len(self.members)
+        self.records, self.done = records, [False] * len(self.members)
         for i in (i for i, a in enumerate(active) if a):
             m = self.members[i]
             x = next(m.batches)
@@ -476,15 +598,34 @@ class _Sequential(_Engine):
             if check and self.check(step, _stack_records(records, self.device), active, only=[i]):
                 records[i] = None
                 continue
-            self.updating = True
+            self.updating, self.updating_member = True, i
             m.optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            m.optimizer.step()
+            scaler = self.scalers[i]
+            if scaler is None:
+                terms["loss"].backward()
+                m.optimizer.step()
+            else:
+                scaler.scale(terms["loss"]).backward()
+                scaler.step(m.optimizer)  # skipped when this member's gradients overflowed
+                scaler.update()
+            self.done[i] = True
             self.updating = False
             extra = m.objective.after_step()
             records[i].update({k: v.detach().float() for k, v in extra.items()})
         if any(r is not None for r in records):
             self.pending.append((step, _stack_records(records, self.device), active))
+        self.records = None
+
+    def interrupted(self, step: int) -> None:
+        """Ctrl-C part-way through ``step``: members that applied it keep it, recorded; the one updating goes back."""
+        if self.updating:
+            self.restore(self.updating_member)
+            self.updating = False
+        if self.records is not None:
+            if any(self.done):
+                kept = [r if d else None for r, d in zip(self.records, self.done)]
+                self.pending.append((step, _stack_records(kept, self.device), list(self.done)))
+            self.records = None
 
     def restore(self, i: int, freeze: bool = True) -> None:
         """Member ``i``'s weights back to the last that gave a finite loss."""
@@ -515,6 +656,7 @@ class _Stacked(_Engine):
         self.params = {n: torch.stack([o[n].detach() for o in own]).requires_grad_() for n in self.names}
         self.buffers = dict(self.template.named_buffers())
         self.optimizer = torch.optim.Adam(list(self.params.values()), lr=lr, fused=device.type == "cuda")
+        self.scaler = MemberScaler(len(members), device) if precision.autocast == torch.float16 else None
         if any(s is not None for s in optimizer_states):
             self._load_optimizer(optimizer_states)
         self.good = {n: p.detach().clone() for n, p in self.params.items()}
@@ -536,8 +678,10 @@ class _Stacked(_Engine):
             if any(p is None for p in per):
                 continue
             step_device = self.device if self.optimizer.defaults.get("fused") else "cpu"
+            steps = (torch.stack([p["step"].detach().float().reshape(()) for p in per]).to(self.device)
+                     if self.scaler is not None else per[0]["step"].detach().clone().float().to(step_device))
             self.optimizer.state[self.params[n]] = {
-                "step": per[0]["step"].detach().clone().float().to(step_device),
+                "step": steps,  # fp16: one count per member (_stacked_adam_)
                 "exp_avg": torch.stack([p["exp_avg"] for p in per]).to(self.device),
                 "exp_avg_sq": torch.stack([p["exp_avg_sq"] for p in per]).to(self.device),
             }
@@ -565,14 +709,24 @@ class _Stacked(_Engine):
             self.check(step, current, active)
         self.updating = True
         self.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].sum().backward()
-        self.optimizer.step()
+        if self.scaler is None:
+            terms["loss"].sum().backward()
+            self.optimizer.step()
+        else:  # each member's loss scaled by its own scale; a member whose gradients overflow skips its step
+            (terms["loss"].float() * self.scaler.scale).sum().backward()
+            self.scaled_step()
         if any(m.stopped for m in self.members):
             with torch.no_grad():  # stopped members keep their last good weights
                 for n, p in self.params.items():
                     p.copy_(torch.where(self._view(self.frozen, p), self.good[n], p))
+        self.pending.append((step, current, active))  # recorded before the flag drops: no unrecorded update
         self.updating = False
-        self.pending.append((step, current, active))
+
+    def scaled_step(self) -> None:
+        """fp16: unscale each member's gradients, step the members without overflow, update the scales."""
+        found = self.scaler.unscale_([p.grad for p in self.params.values()])
+        _stacked_adam_(self.params, self.optimizer, found)
+        self.scaler.update(found)
 
     def restore(self, i: int, freeze: bool = True) -> None:
         """Member ``i`` back to its last good weights.
@@ -599,7 +753,8 @@ class _Stacked(_Engine):
         for j, n in enumerate(self.names):
             s = self.optimizer.state.get(self.params[n])
             if s:
-                state["state"][j] = {"step": s["step"].detach().clone().cpu(),
+                step = s["step"][i] if s["step"].dim() == 1 else s["step"]  # fp16: a count per member
+                state["state"][j] = {"step": step.detach().clone().cpu(),
                                      "exp_avg": s["exp_avg"][i].detach().clone(),
                                      "exp_avg_sq": s["exp_avg_sq"][i].detach().clone()}
         return state
@@ -652,6 +807,7 @@ def train_many(
     checkpoints: Sequence[str | os.PathLike] | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: str = "auto",
     log_every: int | None = None,
     title: str | None = None,
@@ -674,9 +830,12 @@ def train_many(
         amp: Reduced precision: ``None`` chooses per machine (:mod:`sbdlib.devices`),
             ``False`` forces fp32, ``True`` forces bf16 (fp16 on CUDA without bf16).
         checkpoints: One file per VAE, written atomically every ``checkpoint_every`` steps,
-            when a member stops, and at the end; each loads with ``load_checkpoint``.
+            when a member stops, and at the end; each loads with ``load_checkpoint`` and
+            records ``target_steps`` (``steps``) and whether the run ``finished``.
         checkpoint_every: Steps between checkpoints (default: only at the end).
         resume: Continue each member from its checkpoint if it exists.
+        overwrite: Replace existing checkpoints (their first rewrite is at the first
+            checkpoint). Without it, and without ``resume``, an existing file is refused.
         progress: ``"auto"`` (live figure in notebooks, text elsewhere), ``"notebook"``,
             ``"text"`` or ``"none"``.
         log_every: Steps between progress reports (default: about 50 reports per run).
@@ -685,12 +844,16 @@ def train_many(
         compile: ``torch.compile`` the loss computation (first steps are slow while it compiles).
 
     Returns:
-        One :class:`History` per VAE (for a resumed run, including the earlier steps).
+        One :class:`History` per VAE (for a resumed run, including the earlier steps);
+        after Ctrl-C each says ``interrupted`` (the models keep their last complete update).
     """
     _check_population(vaes, seeds, checkpoints)
+    _check_dataset(dataset)
     _check_settings(steps, batch_size, lr, log_every, checkpoint_every, progress, population)
     if resume and checkpoints is None:
         raise ValueError("resume=True needs checkpoint paths")
+    for path in checkpoints or ():
+        _check_checkpoint_path(Path(path), resume, overwrite)
     objectives = _objectives(objective, len(vaes))
     device = resolve_device(device)
     configure_process(device)
@@ -718,9 +881,9 @@ def train_many(
     decoder = vaes[0].decoder_name
     title = title or (decoder if len(vaes) == 1 else f"{decoder} x {len(vaes)} ({engine_name})")
     start = min(m.start for m in members)
-    bar = _Progress(progress, steps, start, log_every, title, decoder)
-    engine.t0 = time.perf_counter()
-    step = start
+    bar = _Progress(progress, steps, start, log_every, title, decoder, f"{device}, {precision.name}")
+    engine.t0, engine.steps = time.perf_counter(), steps
+    step, stopped_by_user = start, False
     try:
         for step in range(start, steps):
             if not any(engine.active(step)):
@@ -742,7 +905,7 @@ def train_many(
         engine.check(step)
         for m in members:
             m.history.interrupted = True
-        print(f"Training interrupted at step {step}; every model keeps its last complete update and its history.")
+        stopped_by_user = True
     finally:
         bar.close()
     engine.read_back()
@@ -751,7 +914,16 @@ def train_many(
         if not m.stopped:
             engine.save(i)  # also sets the history's seconds: earlier segments + this one
         m.vae.eval()
+    if stopped_by_user:
+        print(f"Training interrupted: {_held(engine)} of {steps}; every model keeps its last complete update "
+              f"and its history" + ("; the checkpoints hold the same" if checkpoints is not None else "") + ".")
     return [m.history for m in members]
+
+
+def _held(engine: _Engine) -> str:
+    """``"step 480"`` or ``"steps [480, 479]"``: what the members hold (and their checkpoints)."""
+    held = [engine.held_step(i) for i in range(len(engine.members))]
+    return f"step {held[0]}" if len(set(held)) == 1 else f"steps {held}"
 
 
 def train(
@@ -767,6 +939,7 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     log_every: int | None = None,
     progress: str = "auto",
     title: str | None = None,
@@ -784,7 +957,8 @@ def train(
     return train_many([vae], dataset, seeds=[seed], steps=steps, batch_size=batch_size, lr=lr,
                       objective=None if objective is None else [objective], device=device, amp=amp,
                       checkpoints=None if checkpoint is None else [checkpoint], checkpoint_every=checkpoint_every,
-                      resume=resume, progress=progress, log_every=log_every, title=title, compile=compile)[0]
+                      resume=resume, overwrite=overwrite, progress=progress, log_every=log_every, title=title,
+                      compile=compile)[0]
 
 
 def images_per_second(history: History, batch_size: int) -> float:

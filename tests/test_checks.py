@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sbdlib.checks import check_int, seeded_generator
+from sbdlib.checks import MAX_SEED, check_image_size, check_int, check_seed, seeded_generator
 
 
 def test_check_int_returns_python_ints():
@@ -26,5 +26,16 @@ def test_seeded_generator_is_reproducible_and_local():
     assert torch.equal(a, b) and not torch.equal(a, torch.rand(5, generator=seeded_generator(4)))
     assert torch.equal(a, torch.rand(5, generator=torch.Generator().manual_seed(3)))  # the same stream as torch's
     assert torch.equal(state, torch.random.get_rng_state())
-    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+    with pytest.raises(ValueError, match="seed must be an integer between 0 and"):
         seeded_generator(-1)
+    with pytest.raises(ValueError, match=f"seed must be an integer between 0 and {2**64 - 1}, got {2**70}"):
+        seeded_generator(2**70)
+
+
+def test_seeds_and_image_sizes_have_bounds():
+    assert check_seed(MAX_SEED) == MAX_SEED and check_image_size(64) == 64
+    with pytest.raises(ValueError, match=f"each seed must be an integer between 0 and {MAX_SEED}, got {2**70}"):
+        check_seed(2**70, "each seed")
+    for size in (3, 100000):
+        with pytest.raises(ValueError, match=f"image_size must be an integer between 8 and 256, got {size}"):
+            check_image_size(size)

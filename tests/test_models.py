@@ -202,3 +202,21 @@ def test_coordinate_channels_are_defined_once():
     z = torch.randn(2, 4)
     assert torch.equal(spatial_broadcast(z, 3, 5)[:, 4:], maps.expand(2, -1, -1, -1))
     assert SpatialBroadcastDecoder(latent_dim=4, image_size=8, width=4).broadcast.weight.shape[1] == 4 + COORD_CHANNELS
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"image_size": 100000}, "image_size must be an integer between 8 and 256, got 100000"),
+    ({"image_size": 4}, "image_size must be an integer between 8 and 256"),
+    ({"image_size": 40}, "not divisible by 2"),
+    ({"width": 0}, "width must be an integer >= 1, got 0"),
+    ({"width": 1, "architecture": "table2"}, "width must be an integer >= 2"),
+    ({"latent_dim": 0}, "latent_dim must be an integer >= 1"),
+    ({"beta": float("inf")}, "beta must be a finite number >= 0"),
+    ({"beta": float("nan")}, "beta must be a finite number >= 0"),
+    ({"beta": -1.0}, "beta must be a finite number >= 0"),
+    ({"beta": "1"}, "beta must be a finite number >= 0"),
+])
+def test_vae_rejects_bad_arguments_in_one_line(kwargs, match):
+    with pytest.raises(ValueError, match=match) as err:
+        VAE("sbd", **kwargs)
+    assert "\n" not in str(err.value)

@@ -22,7 +22,7 @@ def tiny(decoder="sbd", **kw):
 
 def test_train_returns_history_and_learns():
     vae = tiny()
-    h = train(vae, DATA, steps=30, batch_size=8, lr=3e-3, progress="none")
+    h = train(vae, DATA, steps=30, batch_size=8, lr=3e-3, progress="none", amp=False)
     assert len(h) == 30 and h.step[-1] == 30
     assert set(h.metrics) >= {"nll", "kl", "elbo", "loss"}
     assert all(math.isfinite(v) for v in h["elbo"])
@@ -32,8 +32,8 @@ def test_train_returns_history_and_learns():
 
 
 def test_same_seed_same_run():
-    h1 = train(tiny(), DATA, steps=5, batch_size=4, seed=3, progress="none")
-    h2 = train(tiny(), DATA, steps=5, batch_size=4, seed=3, progress="none")
+    h1 = train(tiny(), DATA, steps=5, batch_size=4, seed=3, progress="none", amp=False)
+    h2 = train(tiny(), DATA, steps=5, batch_size=4, seed=3, progress="none", amp=False)
     assert h1["loss"] == h2["loss"]
 
 
@@ -84,8 +84,8 @@ def test_mismatched_checkpoint_gives_clear_error(tmp_path):
 
 def test_resume_continues_from_checkpoint(tmp_path):
     path = tmp_path / "run.pt"
-    h1 = train(tiny(), DATA, steps=6, batch_size=4, checkpoint=path, progress="none")
-    h2 = train(tiny(), DATA, steps=10, batch_size=4, checkpoint=path, resume=True, progress="none")
+    h1 = train(tiny(), DATA, steps=6, batch_size=4, checkpoint=path, progress="none", amp=False)
+    h2 = train(tiny(), DATA, steps=10, batch_size=4, checkpoint=path, resume=True, progress="none", amp=False)
     assert h2.step == list(range(1, 11)) and h2["loss"][:6] == h1["loss"]
     assert read_checkpoint(path)["step"] == 10
 
@@ -93,11 +93,12 @@ def test_resume_continues_from_checkpoint(tmp_path):
 class InterruptingData:
     """A dataset whose stream raises KeyboardInterrupt (the stop button) after some batches."""
 
-    def __init__(self, after):
-        self.after = after
+    def __init__(self, after, data=DATA):
+        self.after, self.data = after, data
+        self.num_channels, self.image_size = data.num_channels, data.image_size
 
     def stream(self, batch_size, seed=0):
-        it = DATA.stream(batch_size, seed=seed)
+        it = self.data.stream(batch_size, seed=seed)
         for _ in range(self.after):
             yield next(it)
         raise KeyboardInterrupt
@@ -106,7 +107,7 @@ class InterruptingData:
 def test_interrupt_keeps_model_and_history(tmp_path):
     vae = tiny()
     before = [p.detach().clone() for p in vae.parameters()]
-    h = train(vae, InterruptingData(4), steps=100, batch_size=4, checkpoint=tmp_path / "c.pt", progress="none")
+    h = train(vae, InterruptingData(4), steps=100, batch_size=4, checkpoint=tmp_path / "c.pt", progress="none", amp=False)
     assert h.interrupted and len(h) == 4
     assert any(not torch.equal(a, b) for a, b in zip(before, vae.parameters()))  # trained weights kept
     assert read_checkpoint(tmp_path / "c.pt")["step"] == 4  # and saved
@@ -130,7 +131,7 @@ def test_nan_stops_and_restores_last_good_weights():
     vae = tiny()
     h = None
     with pytest.warns(RuntimeWarning, match="restored"):
-        h = train(vae, PoisonedData(3), steps=50, batch_size=4, progress="none")
+        h = train(vae, PoisonedData(3), steps=50, batch_size=4, progress="none", amp=False)
     assert h.diverged and len(h) == 3
     assert all(torch.isfinite(p).all() for p in vae.parameters())
     x = next(DATA.stream(4)).to(module_device(vae))
@@ -156,7 +157,7 @@ def test_beta_weights_the_kl():
 def test_factor_vae_trains_discriminator():
     vae = tiny()
     obj = FactorVAE(vae.latent_dim)
-    h = train(vae, DATA, steps=4, batch_size=8, objective=obj, progress="none")
+    h = train(vae, DATA, steps=4, batch_size=8, objective=obj, progress="none", amp=False)
     assert {"tc", "disc_loss", "disc_accuracy"} <= set(h.metrics)
     with pytest.raises(ValueError, match="even batch"):
         obj(vae, torch.rand(3, 3, 64, 64))
@@ -188,7 +189,7 @@ def test_a_compacted_factorvae_checkpoint_loads_but_refuses_to_train_further(tmp
     torch.manual_seed(0)
     vae = VAE("sbd", width=4, image_size=16)
     train_many([vae], data, seeds=[0], steps=3, batch_size=4, objective=[FactorVAE(vae.latent_dim)],
-               checkpoints=[path], progress="none")
+               checkpoints=[path], progress="none", amp=False)
     full = path.stat().st_size
     assert compact_checkpoint(path) and not compact_checkpoint(path)  # once; nothing left to drop after
     assert path.stat().st_size < full / 10 and read_checkpoint(path)[COMPACTED]
@@ -197,4 +198,53 @@ def test_a_compacted_factorvae_checkpoint_loads_but_refuses_to_train_further(tmp
     more = VAE("sbd", width=4, image_size=16)
     with pytest.raises(ValueError, match="cannot be trained further"):
         train_many([more], data, seeds=[0], steps=6, batch_size=4, objective=[FactorVAE(more.latent_dim)],
-                   checkpoints=[path], resume=True, progress="none")
+                   checkpoints=[path], resume=True, progress="none", amp=False)
+
+
+# ----------------------------------------------------------------------------- bf16 on the CPU, forced
+# Runs on every CPU: where bf16 is emulated (AVX2 only) the shapes are tiny, so these stay fast.
+
+SMALL = Circles("xy", image_size=16)
+BF16_TOLERANCE = 1e-2  # relative: bf16 keeps 8 mantissa bits, and the terms are summed in fp32
+
+
+def test_bf16_forced_trains_and_says_so(tmp_path, capsys):
+    torch.manual_seed(0)
+    vae = VAE("sbd", width=4, image_size=16)
+    h = train(vae, SMALL, steps=4, batch_size=4, amp=True, progress="text", log_every=2, checkpoint=tmp_path / "b.pt")
+    assert h.precision == "bf16" and len(h) == 4
+    assert all(math.isfinite(v) for v in h["loss"])
+    for a, b, c in zip(h["nll"], h["kl"], h["elbo"]):
+        assert c == pytest.approx(a + b, rel=BF16_TOLERANCE)
+    assert read_checkpoint(tmp_path / "b.pt")["history"]["precision"] == "bf16"
+    lines = capsys.readouterr().out.splitlines()
+    assert "cpu, bf16" in lines[0] and "bf16" not in lines[1]  # the first report names the precision, once
+
+
+def test_fp32_forced_says_so(capsys):
+    h = train(tiny(), DATA, steps=2, batch_size=4, amp=False, progress="text", log_every=1)
+    assert h.precision == "fp32" and "cpu, fp32" in capsys.readouterr().out.splitlines()[0]
+
+
+@pytest.mark.parametrize("engine", ["sequential", "stacked"])
+def test_bf16_population_member_is_its_own_run(engine):
+    """In bf16 too, member i of a population is the run train(vaes[i], seed=i) gives (rounding apart)."""
+    from sbdlib.models import SameConv2d
+    from sbdlib.training import train_many
+
+    def build(seed):
+        torch.manual_seed(seed)
+        vae = VAE("sbd", width=4, image_size=16)
+        for m in vae.modules():  # the stacked engine convolves directly; the reference does too
+            if isinstance(m, SameConv2d):
+                m.impl = "direct"
+        return vae
+
+    population = [build(s) for s in (0, 1)]
+    hs = train_many(population, SMALL, seeds=[0, 1], steps=3, batch_size=4, amp=True, population=engine,
+                    progress="none")
+    assert [h.precision for h in hs] == ["bf16", "bf16"]
+    for seed, h in zip((0, 1), hs):
+        solo = train(build(seed), SMALL, seed=seed, steps=3, batch_size=4, amp=True, progress="none")
+        assert solo.precision == "bf16"
+        assert h["loss"] == pytest.approx(solo["loss"], rel=BF16_TOLERANCE)
