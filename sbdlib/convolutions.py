@@ -444,6 +444,11 @@ def winograd_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     )
 
 
+def _vmapped(*tensors: torch.Tensor) -> bool:
+    """True inside ``torch.vmap`` (any of ``tensors`` is a batched view)."""
+    return any(torch._C._functorch.is_batchedtensor(t) for t in tensors)
+
+
 def choose_impl(x: torch.Tensor, weight: torch.Tensor) -> str:
     """The implementation ``impl="auto"`` picks on the CPU, from ``benchmarks/bench_conv.py``.
 
@@ -451,9 +456,10 @@ def choose_impl(x: torch.Tensor, weight: torch.Tensor) -> str:
       because oneDNN's direct kernels run such layers far below the GEMM peak.
     * Wide layers (both channel counts at least :data:`AUTO_MIN_CHANNELS`, at least
       :data:`AUTO_MIN_PIXELS` pixels): Winograd; smaller ones are dominated by per-call overheads.
-    * Everything else, and CUDA always: direct.
+    * Everything else, CUDA always, and under ``torch.vmap`` (a stacked population: the
+      custom autograd kernels have no batching rule): direct.
     """
-    if x.device.type != "cpu" or not winograd_applies(x, weight):
+    if x.device.type != "cpu" or not winograd_applies(x, weight) or _vmapped(x, weight):
         return "direct"
     if weight.shape[0] <= AUTO_MAX_SHIFT_OUT:
         return "shift"

@@ -17,12 +17,10 @@ Where things live:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
 import re
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,8 +33,8 @@ from sbdlib.checkpoints import compact_checkpoint, describe_progress, is_finishe
 from sbdlib.checks import check_int, check_seed
 from sbdlib.data import get_dataset
 from sbdlib.devices import default_device, resolve_device
-from sbdlib.metrics import evaluate
-from sbdlib.models import VAE
+from sbdlib.metrics import evaluate, metric_columns
+from sbdlib.models import DECODERS, VAE, VARIANTS, variant_options
 from sbdlib.objectives import (FACTOR_VAE_BATCH_SIZE, FACTOR_VAE_DISC_LR, FACTOR_VAE_GAMMA, FACTOR_VAE_LR,
                                FactorVAE)
 from sbdlib.results import read_results, write_results
@@ -66,9 +64,10 @@ class RunSpec:
     """What is trained, apart from the seed and the scale.
 
     Attributes:
-        decoder: ``"sbd"``, ``"deconv"`` or ``"coordconv"``.
+        decoder: A name of :data:`sbdlib.models.DECODERS` (``"sbd"``, ``"deconv"``, ``"coordconv"``).
         dataset: A :func:`sbdlib.data.get_dataset` name.
-        variant: ``""`` for the paper's default architecture, else a name of :func:`variant_options`.
+        variant: ``""`` for the paper's default architecture, else a name of :data:`sbdlib.models.VARIANTS`
+            whose decoder is ``decoder``.
         beta: KL weight (1: the plain VAE).
         dataset_options: Extra dataset arguments as sorted ``(key, value)`` pairs (e.g. holes).
         image_size: Image side for this spec, overriding the scale's (``None``: the scale's);
@@ -97,6 +96,14 @@ class RunSpec:
     architecture: str = "table1"
     budget: str = ""
 
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {self.decoder!r}; expected one of {tuple(DECODERS)}")
+        if self.variant and (self.variant not in VARIANTS or VARIANTS[self.variant].decoder != self.decoder):
+            variant_options(self.variant, 1)  # the unknown-variant error
+            raise ValueError(f"variant {self.variant!r} ablates the {VARIANTS[self.variant].decoder} decoder, "
+                             f"not {self.decoder!r}")
+
     @property
     def dataset_label(self) -> str:
         """The results table's ``dataset``: the name and its options, e.g. ``circles/xy hole=center``."""
@@ -118,6 +125,16 @@ class RunSpec:
         return dataclasses.replace(scale, **dict(changes)) if changes else scale
 
     @property
+    def model_key(self) -> str:
+        """The model in figures and summaries: the decoder, or ``decoder/variant`` (:func:`sbdlib.plots.model_key`)."""
+        return f"{self.decoder}/{self.variant}" if self.variant else self.decoder
+
+    @property
+    def model_name(self) -> str:
+        """The model in run names: the decoder, and its variant's label (``sbd-depth-4``, ``sbd-shuffled-coords``)."""
+        return f"{self.decoder}-{VARIANTS[self.variant].label}" if self.variant else self.decoder
+
+    @property
     def objective(self) -> str:
         """The results table's ``objective``: ``"factorvae"`` (gamma > 0), ``"vae"`` at beta 1, else ``"beta-vae"``."""
         if self.gamma:
@@ -134,26 +151,6 @@ class RunSpec:
             return None
         disc_lr = scale.lr * FACTOR_VAE_DISC_LR / FACTOR_VAE_LR
         return [FactorVAE(vae.latent_dim, gamma=self.gamma, disc_lr=disc_lr) for vae in vaes]
-
-
-def variant_options(variant: str, width: int) -> dict[str, Any]:
-    """Decoder options of a named ablation variant (empty name: the default architecture).
-
-    ``shuffled-coords`` (App. B), ``sbd-depth-N`` (Table 5: N conv layers), ``sbd-mlp-N``
-    (Table 7: N FC layers before the broadcast), ``sbd-upscale-N`` (Table 10: the last N
-    layers stride-2 deconvolutions), ``deconv-depth-N`` (Table 6: N deconvolutions).
-    """
-    if not variant:
-        return {}
-    if variant == "shuffled-coords":
-        return {"shuffle_coords": True}
-    match = re.fullmatch(r"(sbd-depth|sbd-mlp|sbd-upscale|deconv-depth)-(\d)", variant)
-    if not match:
-        raise ValueError(f"unknown variant {variant!r}; expected '', 'shuffled-coords', 'sbd-depth-N', 'sbd-mlp-N', "
-                         f"'sbd-upscale-N' or 'deconv-depth-N'")
-    kind, n = match.group(1), int(match.group(2))
-    return {"sbd-depth": {"num_layers": n}, "sbd-mlp": {"mlp_layers": n}, "sbd-upscale": {"upscales": n},
-            "deconv-depth": {"channels": (width,) * (n - 1)}}[kind]
 
 
 SMALL_OBJECT_IMAGE_SIZE = 64  # 0.075 x 64 = 4.8 px: the tiny circle is several pixels wide (2.4 px at 32)
@@ -236,7 +233,7 @@ def run_name(decoder: str | RunSpec, seed: int, dataset: str = DEFAULT_DATASET, 
     spec = decoder if isinstance(decoder, RunSpec) else RunSpec(decoder, dataset)
     s = scale or current_scale()
     size = f"-{spec.image_size}px" if spec.size(s) != s.image_size else ""
-    model = spec.decoder if not spec.variant else f"{spec.decoder}-{spec.variant.removeprefix(spec.decoder + '-')}"
+    model = spec.model_name
     beta = "" if spec.beta == 1.0 else f"_beta{spec.beta:g}"
     beta += f"_factorvae-g{spec.gamma:g}" if spec.gamma else ""
     options = "".join(f"_{k}-{v}" for k, v in spec.dataset_options)
@@ -448,9 +445,7 @@ def result_row(spec: RunSpec, seed: int, scale: Scale, vae: VAE, history: Histor
                 decoder=spec.decoder, variant=spec.variant, objective=spec.objective, beta=spec.beta, seed=seed,
                 scale=scale.name, image_size=vae.image_size, width=vae.config["width"], likelihood=vae.likelihood,
                 steps=len(history), batch_size=scale.batch_size, lr=scale.lr,
-                nll=metrics["nll"], kl=metrics["kl"], elbo=metrics["elbo"], latents_used=metrics["latents_used"],
-                mig=metrics["mig"], factor_vae=metrics["factor_vae"], affine_r2=metrics["affine_r2"],
-                num_active_dims=metrics["num_active_dims"], diverged=int(bool(history.diverged)),
+                **{c.name: metrics[c.name] for c in metric_columns()}, diverged=int(bool(history.diverged)),
                 train_seconds=history.seconds, eval_seconds=eval_seconds, device=history.device or "cpu",
                 precision=history.precision or "fp32")
 
@@ -623,19 +618,37 @@ def shipped_or_run(experiment: str = DEFAULT_EXPERIMENT, scale: Scale | None = N
     return run_experiment(experiment, scale=scale, retrain=retrain, progress=progress)
 
 
-def row_checkpoint(row: dict[str, Any], *, shipped: bool = True) -> Path:
-    """The checkpoint behind a results row: its spec (dataset options, image size, objective) at the row's scale.
+def row_spec(row: dict[str, Any]) -> RunSpec:
+    """The registered spec (:data:`EXPERIMENTS`) a results row was trained from, found by lookup.
 
-    A ``factorvae`` row is taken to have the course's one gamma (:data:`FACTOR_VAE_GAMMA`).
+    A spec matches when its dataset label, decoder, variant, objective, beta, image size and
+    width at the row's scale are the row's; several matches (one model at two budgets) are
+    told apart by the steps the row trained (a run that diverged trained fewer: the spec
+    whose planned steps cover them and whose checkpoint exists).
     """
     s = current_scale(row["scale"])
-    dataset, *options = row["dataset"].split(" ")
-    size = int(row["image_size"])
-    spec = RunSpec(row["decoder"], dataset, row["variant"] or "", float(row["beta"]),
-                   dataset_options=tuple(tuple(o.split("=", 1)) for o in options),
-                   image_size=size if size != s.image_size else None,
-                   gamma=FACTOR_VAE_GAMMA if row.get("objective") == "factorvae" else 0.0)
-    return checkpoint_path(spec, int(row["seed"]), s, shipped=shipped)
+    same = [spec for spec in dict.fromkeys(spec for specs in EXPERIMENTS.values() for spec in specs)
+            if (spec.dataset_label, spec.decoder, spec.variant, spec.objective, spec.size(s), spec.scale_for(s).width)
+            == (row["dataset"], row["decoder"], row["variant"] or "", row["objective"], row["image_size"], row["width"])
+            and math.isclose(spec.beta, row["beta"], rel_tol=1e-9)]
+    for candidates in ([p for p in same if p.scale_for(s).steps == row["steps"]],
+                       [p for p in same if p.scale_for(s).steps >= row["steps"]
+                        and checkpoint_path(p, int(row["seed"]), s, shipped=True).exists()]):
+        if len(candidates) == 1:
+            return candidates[0]
+    raise ValueError(f"no single registered spec matches the results row {row['dataset']} {model_key_of(row)} "
+                     f"beta {row['beta']} seed {row['seed']} ({len(same)} candidates); was it trained from a spec "
+                     f"of sbdlib.experiments.EXPERIMENTS?")
+
+
+def model_key_of(row: dict[str, Any]) -> str:
+    """``decoder`` or ``decoder/variant`` of a results row (for messages)."""
+    return f"{row['decoder']}/{row['variant']}" if row.get("variant") else str(row["decoder"])
+
+
+def row_checkpoint(row: dict[str, Any], *, shipped: bool = True) -> Path:
+    """The checkpoint behind a results row: its registered spec (:func:`row_spec`) at the row's scale."""
+    return checkpoint_path(row_spec(row), int(row["seed"]), current_scale(row["scale"]), shipped=shipped)
 
 
 def load_run(row: dict[str, Any], scale: Scale | None = None, device: str | torch.device | None = None) -> VAE:
@@ -673,80 +686,7 @@ def parse_seeds(text: Sequence[str] | str) -> list[int]:
     return seeds
 
 
-def _parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m sbdlib.experiments``."""
-    parser = argparse.ArgumentParser(prog="python -m sbdlib.experiments", description=main.__doc__.splitlines()[0])
-    parser.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT, choices=sorted(EXPERIMENTS))
-    parser.add_argument("--seeds", nargs="+", default=None, help="e.g. 0-9 (default: the scale's seed count)")
-    parser.add_argument("--scale", default=None, help="quick, course or paper (default: $SBDLIB_SCALE or course)")
-    parser.add_argument("--decoders", nargs="+", default=None, help="only the experiment's models with these decoders")
-    parser.add_argument("--retrain", action="store_true", help="train afresh even where checkpoints exist")
-    parser.add_argument("--ship", action="store_true", help="write data/ (the shipped artefacts) instead of runs/")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
-    parser.add_argument("--max-population", type=int, default=MAX_POPULATION, help="models trained at once")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for torch (default: torch's choice; 1 when other jobs share the cores)")
-    parser.add_argument("--storage", default=None, metavar="PATH_OR_URL",
-                        help="checkpoint folder, or an fsspec URL such as s3://bucket/sweep "
-                             "(default: runs/checkpoints)")
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="run the configurations as Ray tasks: on the cluster at ADDRESS (HOST:PORT, "
-                             "ray://HOST:PORT, auto), or with no ADDRESS on the one running here, else a new one here "
-                             "(needs pip install -e '.[distributed]')")
-    parser.add_argument("--cpus-per-task", type=int, default=1, help="with --ray: CPUs (and torch threads) per task")
-    parser.add_argument("--retries", type=int, default=3, help="with --ray: retries of a task whose worker died")
-    return parser
+if __name__ == "__main__":  # `python -m sbdlib.experiments ...`: the command line lives in sbdlib.cli
+    from sbdlib.cli import main
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Train (or load) and evaluate an experiment at ``SBDLIB_SCALE`` (or ``--scale``), one population per model.
-
-    Example, the shipped course-scale X-Y circles (``make results``):
-    ``python -m sbdlib.experiments circles-xy --scale course --seeds 0-9 --ship``; on Ray:
-    ``python -m sbdlib.experiments beta-sweep --scale paper --ray auto --storage s3://bucket/sweep``
-    """
-    args = _parser().parse_args(argv)
-    try:  # every bad input fails here, in one line, before any training
-        check_int(args.max_population, "--max-population")
-        check_int(args.cpus_per_task, "--cpus-per-task")
-        check_int(args.retries, "--retries", minimum=0)
-        if args.threads is not None:
-            check_int(args.threads, "--threads")
-        if args.device is not None:
-            resolve_device(args.device)
-        s = current_scale(args.scale)
-        seeds = parse_seeds(args.seeds) if args.seeds else None
-        specs = experiment_specs(args.experiment, args.decoders)
-        plan = plan_experiment(args.experiment, seeds, scale=s, ship=args.ship, specs=specs, storage=args.storage)
-        if args.ray is not None:
-            from sbdlib import distributed
-
-            if args.threads is not None:
-                raise ValueError("--threads is for local runs; with --ray give --cpus-per-task (each task's threads)")
-            distributed.require_ray()
-            distributed.check_reachable(args.ray)
-    except (ValueError, RuntimeError) as exc:
-        sys.exit(f"error: {exc}")
-    options = dict(scale=s, retrain=args.retrain, ship=args.ship, progress="text", device=args.device,
-                   max_population=args.max_population, specs=plan.specs, storage=plan.storage)
-    if args.ray is not None:
-        try:
-            rows = distributed.run_experiment_on_ray(args.experiment, plan.seeds, address=args.ray, **options,
-                                                     cpus_per_task=args.cpus_per_task, retries=args.retries)
-        except distributed.SetupError as exc:
-            sys.exit(f"error: {exc}")
-    else:
-        if args.threads is not None:
-            torch.set_num_threads(args.threads)  # process-wide, so made here, on request, never on import
-        try:
-            rows = run_experiment(args.experiment, plan.seeds, **options)
-        except KeyboardInterrupt as exc:
-            sys.exit(f"stopped: {exc or 'interrupted'}")
-    for row in rows:
-        print({k: row[k] for k in ("decoder", "variant", "beta", "seed", "elbo", "latents_used", "mig", "factor_vae",
-                                   "affine_r2", "train_seconds")})
-    print(f"results: {plan.results}")
-
-
-if __name__ == "__main__":
     main()

@@ -13,10 +13,11 @@ Everything a reader needs is in this file:
 * :class:`Discriminator` -- FactorVAE's total-correlation discriminator.
 * :class:`VAE` -- an encoder, one of the decoders (or your own decoder module) and a likelihood.
 
-The SBD's first convolution is computed in an exact, cheaper form (see
-:class:`BroadcastConv`): the tiled latents are constant over space, so their part of the
-convolution is a per-pixel linear map of z, and the coordinate part does not depend on
-the batch at all.
+:meth:`SpatialBroadcastDecoder.forward` runs Algorithm 1 as written, or, where it measured
+faster, an exact fast path in one labelled branch: the first convolution computed without
+tiling (:class:`BroadcastConv`; the tiled latents are constant over space, so their part of
+the convolution is a per-pixel linear map of z, and the coordinate part does not depend on
+the batch) and the other convolutions by :mod:`sbdlib.convolutions`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,10 +42,10 @@ WIDTH = PAPER_WIDTH
 KERNEL_SIZE = 4
 HIDDEN = 256
 GAUSSIAN_VARIANCE = 0.3  # the paper's advice: fixed decoder variance
-DECODERS = ("sbd", "deconv", "coordconv")
 LIKELIHOODS = ("gaussian", "bernoulli")
 COORD_SHUFFLE_SEED = 0
-SBD_IMPLS = ("fast", "reference")  # SpatialBroadcastDecoder(impl=...): same function, two computations
+COORD_CHANNELS = 2  # the x and y maps (coordinate_maps); spatial_broadcast appends them after the latents
+SBD_IMPLS = ("auto", "fast", "reference")  # SpatialBroadcastDecoder(impl=...): same function, two computations
 
 
 # --------------------------------------------------------------------------- the broadcast
@@ -73,7 +75,7 @@ def spatial_broadcast(z: torch.Tensor, height: int, width: int, coords: torch.Te
 
     Returns:
         ``[B, k + 2, H, W]``: channels ``0..k-1`` the tiled latents, channel ``k`` the
-        x map (varying along the width) and channel ``k + 1`` the y map.
+        x map (varying along the width) and channel ``k + 1`` the y map, both in [-1, 1].
     """
     if z.dim() != 2:
         raise ValueError(f"spatial_broadcast expects z of shape [B, k], got {tuple(z.shape)}")
@@ -84,7 +86,7 @@ def spatial_broadcast(z: torch.Tensor, height: int, width: int, coords: torch.Te
     if coords is None:
         coords = coordinate_maps(height, width, device=z.device, dtype=z.dtype)
     coords = coords.to(device=z.device, dtype=z.dtype)
-    return torch.cat([tiled, coords.expand(b, 2, height, width)], dim=1)
+    return torch.cat([tiled, coords.expand(b, COORD_CHANNELS, height, width)], dim=1)
 
 
 def shuffle_pixels(maps: torch.Tensor, seed: int = COORD_SHUFFLE_SEED) -> torch.Tensor:
@@ -252,7 +254,7 @@ class DeconvDecoder(nn.Module):
             raise ValueError(f"image_size {image_size} is not divisible by 2^{depth} (deconv depth {depth})")
         self.start_channels = channels[0]
         self.coord_channels = coord_channels
-        extra = 2 if coord_channels else 0
+        extra = COORD_CHANNELS if coord_channels else 0
         self.mlp = mlp([latent_dim] + [hidden] * (mlp_layers - 1) + [self.start**2 * channels[0]], final_activation=True)
         pad = stride2_padding(kernel_size)
         self.deconvs = nn.ModuleList(
@@ -267,7 +269,7 @@ class DeconvDecoder(nn.Module):
         for i, deconv in enumerate(self.deconvs):
             if self.coord_channels:
                 coords = coordinate_maps(h.shape[2], h.shape[3], device=h.device, dtype=h.dtype)
-                h = torch.cat([h, coords.expand(h.shape[0], 2, -1, -1)], dim=1)
+                h = torch.cat([h, coords.expand(h.shape[0], COORD_CHANNELS, -1, -1)], dim=1)
             h = deconv(h)
             if i < len(self.deconvs) - 1:
                 h = F.relu(h)
@@ -283,8 +285,10 @@ class CoordConvDecoder(DeconvDecoder):
 
 
 class BroadcastConv(nn.Module):
-    """The SBD's first layer: a "same" convolution of ``spatial_broadcast(z)``, computed exactly
-    without materialising the tiled input.
+    """The SBD's first layer: a "same" convolution of ``spatial_broadcast(z)``.
+
+    :meth:`conv` convolves the broadcast tensor itself (Algorithm 1); calling the layer on
+    ``z`` computes exactly the same thing without materialising the tiled input:
 
     Split the kernel into its latent part ``W_z`` and its coordinate part ``W_xy``. The latent
     channels are constant over space, so at pixel (i, j) their contribution is
@@ -300,9 +304,9 @@ class BroadcastConv(nn.Module):
     def __init__(self, latent_dim: int, out_channels: int, kernel_size: int, height: int, width: int,
                  *, shuffle_coords: bool = False) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(out_channels, latent_dim + 2, kernel_size, kernel_size))
+        self.weight = nn.Parameter(torch.empty(out_channels, latent_dim + COORD_CHANNELS, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.kernel_size = kernel_size
+        self.latent_dim, self.kernel_size = latent_dim, kernel_size
         coords = coordinate_maps(height, width)
         if shuffle_coords:
             coords = shuffle_pixels(coords)
@@ -319,14 +323,31 @@ class BroadcastConv(nn.Module):
         src = i + u - before
         return ((src >= 0) & (src < size)).float()
 
+    def conv(self, broadcast: torch.Tensor) -> torch.Tensor:
+        """The plain "same" convolution of ``spatial_broadcast(z)`` ``[B, k + 2, H, W]`` -> ``[B, C_out, H, W]``."""
+        return F.conv2d(F.pad(broadcast, same_padding(self.kernel_size)), self.weight, self.bias)
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Latents ``[B, k]`` -> first-layer pre-activations ``[B, C_out, H, W]``."""
-        w_z, w_xy = self.weight[:, :-2], self.weight[:, -2:]
+        """Latents ``[B, k]`` -> ``self.conv(spatial_broadcast(z))`` ``[B, C_out, H, W]``, without tiling."""
+        # spatial_broadcast's channel order: the latents, then the coordinate maps.
+        w_z, w_xy = self.weight[:, : self.latent_dim], self.weight[:, self.latent_dim :]
         # M[c, o, i, j]: latent c's weight summed over the taps that are inside at (i, j).
         m = torch.einsum("iu,ocuv,jv->coij", self.rows.to(z.dtype), w_z, self.cols.to(z.dtype))
         xy = F.conv2d(F.pad(self.coords[None].to(z.dtype), same_padding(self.kernel_size)), w_xy, self.bias)
         k, o, h, w = m.shape
         return torch.addmm(xy.reshape(1, -1), z, m.reshape(k, -1)).view(z.shape[0], o, h, w)
+
+
+def fast_path_pays(z: torch.Tensor) -> bool:
+    """Whether the SBD's exact fast path is the faster computation for latents ``z`` here.
+
+    Measured per machine with ``benchmarks/bench_population.py``: in fp32 on a 2-core AVX2
+    CPU the fast path trains faster; on a 2-core CPU with native bf16 (AMX), training under
+    bf16 autocast, Algorithm 1 as written trained at 253 images/s against 155 for the fast
+    path (paper size, batch 16). So: Algorithm 1 on a CPU under autocast, the fast path
+    elsewhere (CUDA keeps it, as before).
+    """
+    return not (z.device.type == "cpu" and torch.is_autocast_enabled("cpu"))
 
 
 class SpatialBroadcastDecoder(nn.Module):
@@ -350,10 +371,11 @@ class SpatialBroadcastDecoder(nn.Module):
         image_size: Side of the output image.
         impl: How the same function is computed (not part of the architecture, so not in
             ``VAE.config``): ``"reference"`` runs Algorithm 1 as written (tile, append
-            coordinates, direct convolutions); ``"fast"`` (default) computes the first layer
-            without tiling (:class:`BroadcastConv`) and lets
-            :func:`sbdlib.convolutions.same_conv2d` pick an exact faster algorithm per layer.
-            ``tests/test_models.py`` checks both give the same outputs and gradients.
+            coordinates, direct convolutions); ``"fast"`` computes the first layer without
+            tiling (:class:`BroadcastConv`) and lets :func:`sbdlib.convolutions.same_conv2d`
+            pick an exact faster algorithm per layer; ``"auto"`` (default) chooses per call
+            with :func:`fast_path_pays`. ``tests/test_models.py`` checks both give the same
+            outputs and gradients.
     """
 
     def __init__(
@@ -369,7 +391,7 @@ class SpatialBroadcastDecoder(nn.Module):
         upscales: int = 0,
         shuffle_coords: bool = False,
         image_size: int = IMAGE_SIZE,
-        impl: str = "fast",
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         for name, value in dict(latent_dim=latent_dim, out_channels=out_channels, width=width, num_layers=num_layers,
@@ -402,7 +424,7 @@ class SpatialBroadcastDecoder(nn.Module):
         self.set_impl(impl)
 
     def set_impl(self, impl: str) -> "SpatialBroadcastDecoder":
-        """Choose ``"reference"`` (Algorithm 1 as written) or ``"fast"`` (exact equivalents)."""
+        """Choose ``"reference"`` (Algorithm 1 as written), ``"fast"`` (exact equivalents) or ``"auto"``."""
         if impl not in SBD_IMPLS:
             raise ValueError(f"impl must be one of {SBD_IMPLS}, got {impl!r}")
         self.impl = impl
@@ -414,12 +436,12 @@ class SpatialBroadcastDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Latents ``[B, k]`` -> logits ``[B, C, H, W]``."""
         z = self.mlp(z)
-        if self.impl == "reference":
-            # Algorithm 1: tile z, append the x and y maps, convolve ("same", stride 1).
-            h = spatial_broadcast(z, self.side, self.side, coords=self.broadcast.coords)
-            h = F.conv2d(F.pad(h, same_padding(self.broadcast.kernel_size)), self.broadcast.weight, self.broadcast.bias)
+        if self.impl == "fast" or (self.impl == "auto" and fast_path_pays(z)):
+            # Exact fast path: the same first convolution computed from z without tiling.
+            h = self.broadcast(z)
         else:
-            h = self.broadcast(z)  # the same first layer, computed without tiling
+            # Algorithm 1: tile z over the image, append the x and y maps, convolve ("same", stride 1).
+            h = self.broadcast.conv(spatial_broadcast(z, self.side, self.side, coords=self.broadcast.coords))
         h = F.relu(h)
         for i, layer in enumerate(self.convs):
             h = layer(h)
@@ -447,6 +469,89 @@ class Discriminator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Latents ``[B, D]`` -> logits ``[B, 2]``."""
         return self.net(z)
+
+
+# --------------------------------------------------------------------------- the named decoders
+
+
+@dataclass(frozen=True)
+class DecoderInfo:
+    """A named decoder: how :class:`VAE` builds it, and how every figure names and colours it.
+
+    ``build(latent_dim, image_channels, width=, image_size=, deconv_channels=, options=)``
+    returns the module; ``deconv_channels`` are the architecture's DeConv widths (Table 1 or
+    2); ``options`` (the VAE's ``decoder_kwargs``) records the widths a DeConv decoder used.
+    """
+
+    build: Callable[..., nn.Module]
+    label: str
+    color: str
+
+
+def _build_sbd(latent_dim: int, image_channels: int, *, width: int, image_size: int, deconv_channels: Sequence[int],
+               options: dict[str, Any]) -> nn.Module:
+    """The SBD at ``width`` (the same in Tables 1 and 2)."""
+    return SpatialBroadcastDecoder(latent_dim, image_channels, width=width, image_size=image_size, **options)
+
+
+def _build_deconv(cls: type) -> Callable[..., nn.Module]:
+    """A builder of a DeConv-family decoder with the architecture's channels unless the options give them."""
+    def build(latent_dim: int, image_channels: int, *, width: int, image_size: int, deconv_channels: Sequence[int],
+              options: dict[str, Any]) -> nn.Module:
+        options.setdefault("channels", deconv_channels)  # recorded in VAE.config, as checkpoints hold it
+        return cls(latent_dim, image_channels, image_size=image_size, **options)
+    return build
+
+
+# The one place a decoder is added: its builder, display name and colour (plots.COLORS / LABELS).
+# Order: how figures list them. Colours: colour-blind-safe Okabe-Ito vermillion, blue, bluish green.
+DECODERS: dict[str, DecoderInfo] = {
+    "deconv": DecoderInfo(_build_deconv(DeconvDecoder), "DeConv", "#D55E00"),
+    "sbd": DecoderInfo(_build_sbd, "Spatial Broadcast", "#0072B2"),
+    "coordconv": DecoderInfo(_build_deconv(CoordConvDecoder), "CoordConv", "#009E73"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named ablation of a decoder: its display name (also its run-name part) and its options.
+
+    ``options(width)`` gives the decoder's keyword arguments at a model width.
+    """
+
+    decoder: str
+    label: str
+    options: Callable[[int], dict[str, Any]]
+
+
+def _option(name: str, value: Any) -> Callable[[int], dict[str, Any]]:
+    """``options(width) = {name: value}``."""
+    return lambda width: {name: value}
+
+
+MAX_VARIANT_SIZE = 9  # depths, MLP layers and upscales of the named variants: 0..9
+VARIANTS: dict[str, Variant] = {
+    "shuffled-coords": Variant("sbd", "shuffled-coords", _option("shuffle_coords", True)),  # App. B
+    **{f"sbd-depth-{n}": Variant("sbd", f"depth-{n}", _option("num_layers", n))  # Table 5: conv layers
+       for n in range(MAX_VARIANT_SIZE + 1)},
+    **{f"sbd-mlp-{n}": Variant("sbd", f"mlp-{n}", _option("mlp_layers", n))  # Table 7: FC layers before the broadcast
+       for n in range(MAX_VARIANT_SIZE + 1)},
+    **{f"sbd-upscale-{n}": Variant("sbd", f"upscale-{n}", _option("upscales", n))  # Table 10: stride-2 layers
+       for n in range(MAX_VARIANT_SIZE + 1)},
+    **{f"deconv-depth-{n}": Variant("deconv", f"depth-{n}",  # Table 6: deconvolutions in all
+                                    lambda width, n=n: {"channels": (width,) * (n - 1)})
+       for n in range(MAX_VARIANT_SIZE + 1)},
+}
+
+
+def variant_options(variant: str, width: int) -> dict[str, Any]:
+    """Decoder options of a named ablation variant at a model width (empty name: the default architecture)."""
+    if not variant:
+        return {}
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected '', 'shuffled-coords', 'sbd-depth-N', 'sbd-mlp-N', "
+                         f"'sbd-upscale-N' or 'deconv-depth-N' (N in 0..{MAX_VARIANT_SIZE}; models.VARIANTS)")
+    return VARIANTS[variant].options(width)
 
 
 # --------------------------------------------------------------------------- your own decoder
@@ -605,7 +710,7 @@ class VAE(nn.Module):
                                  "its options instead")
             decoder = describe_decoder(module)
         elif not isinstance(decoder, str) or decoder not in DECODERS:
-            raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS} or an nn.Module "
+            raise ValueError(f"unknown decoder {decoder!r}; expected one of {tuple(DECODERS)} or an nn.Module "
                              f"mapping latents [B, latent_dim] to images [B, C, H, W]")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
@@ -629,13 +734,9 @@ class VAE(nn.Module):
         if isinstance(module, nn.Module):
             _check_decoder_output(module, latent_dim, channels, image_size)
             self.decoder = module
-        elif decoder == "sbd":
-            self.decoder = SpatialBroadcastDecoder(latent_dim, channels, width=width, image_size=image_size,
-                                                   **decoder_kwargs)
         else:
-            cls = DeconvDecoder if decoder == "deconv" else CoordConvDecoder
-            decoder_kwargs.setdefault("channels", dec_channels)
-            self.decoder = cls(latent_dim, channels, image_size=image_size, **decoder_kwargs)
+            self.decoder = DECODERS[decoder].build(latent_dim, channels, width=width, image_size=image_size,
+                                                   deconv_channels=dec_channels, options=decoder_kwargs)
         self.decoder_name = type(module).__name__ if isinstance(module, nn.Module) else decoder
         self.latent_dim = latent_dim
         self.channels = channels

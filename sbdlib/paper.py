@@ -10,13 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from sbdlib.metrics import metric_columns
 from sbdlib.plots import label_of, model_key
 from sbdlib.results import digits_of, median_range, summarize
 
 PAPER_SPRITES_SETTING = "64 x 64, width 64, batch 16, 1.5e6 steps, 25 seeds"
 COMPARED_METRICS = ("elbo", "latents_used", "mig", "factor_vae")
-METRIC_HEADERS = {"elbo": "−ELBO", "nll": "NLL", "kl": "KL", "latents_used": "latents used", "mig": "MIG",
-                  "factor_vae": "FactorVAE score"}
+
+
+def metric_header(metric: str) -> str:
+    """A results column's header in the comparison table (its :class:`sbdlib.metrics.Column`)."""
+    column = next((c for c in metric_columns() if c.name == metric), None)
+    return (column.header or column.label) if column else metric
+
+
+METRIC_HEADERS = {c.name: metric_header(c.name) for c in metric_columns()}  # as registered at import
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], paper_rows: Sequence[Pap
     print shows "-".
     """
     summaries = {m: summarize(rows, m, by=("decoder", "variant")) for m in metrics}
-    header = ["table", "model", "seeds"] + [f"{METRIC_HEADERS.get(m, m)} paper / ours" for m in metrics]
+    header = ["table", "model", "seeds"] + [f"{metric_header(m)} paper / ours" for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for paper in paper_rows:
         group = (paper.decoder, paper.variant)

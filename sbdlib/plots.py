@@ -31,11 +31,12 @@ from torchvision.utils import make_grid
 from sbdlib.scales import DEFAULT_SCALE, scale
 
 from sbdlib.devices import module_device
-from sbdlib.metrics import LATENT_USED_STD, affine_r2, choose_latents, grid_affine_r2, grid_posterior, posterior
+from sbdlib.metrics import (LATENT_USED_STD, affine_r2, choose_latents, grid_affine_r2, grid_posterior, metric_columns,
+                            posterior)
+from sbdlib.models import DECODERS, VARIANTS
 
-# Colour-blind-safe (Okabe-Ito): vermillion, blue, bluish green.
-COLORS: dict[str, str] = {"deconv": "#D55E00", "sbd": "#0072B2", "coordconv": "#009E73"}
-LABELS: dict[str, str] = {"deconv": "DeConv", "sbd": "Spatial Broadcast", "coordconv": "CoordConv"}
+COLORS: dict[str, str] = {name: d.color for name, d in DECODERS.items()}  # from the one registry (sbdlib.models)
+LABELS: dict[str, str] = {name: d.label for name, d in DECODERS.items()}
 FALLBACK_COLOR = "#555555"
 VARIANT_SEPARATOR = "/"  # model keys of ablation variants: "sbd/shuffled-coords"
 VARIANT_TINT = 0.45  # a variant's colour: its decoder's, mixed this far towards white
@@ -115,15 +116,20 @@ def model_key(row: Mapping[str, Any]) -> str:
     return f"{row['decoder']}{VARIANT_SEPARATOR}{variant}" if variant else str(row["decoder"])
 
 
+def _models() -> dict[str, tuple[str, str]]:
+    """``{model key: (decoder, variant)}`` of every registered decoder and variant (sbdlib.models)."""
+    keys = {name: (name, "") for name in DECODERS}
+    keys.update({model_key({"decoder": v.decoder, "variant": name}): (v.decoder, name) for name, v in VARIANTS.items()})
+    return keys
+
+
 def decoder_name(key: str, vae: Any = None) -> str:
-    """The decoder behind a model key: the key itself if it is one, else ``vae.decoder_name``."""
-    if key in COLORS:
-        return key
-    if VARIANT_SEPARATOR in key:
-        return key.split(VARIANT_SEPARATOR, 1)[0]
+    """The decoder behind a model key: the registered model's, else ``vae.decoder_name``, else the key's first word."""
+    if key in _models():
+        return _models()[key][0]
     if isinstance(getattr(vae, "decoder_name", None), str):
         return vae.decoder_name
-    for decoder in COLORS:  # keys such as "sbd seed 3" or "deconv_best"
+    for decoder in COLORS:  # free-form keys such as "sbd seed 3" or "deconv_best"
         if key.startswith((decoder + " ", decoder + "_")):
             return decoder
     return key
@@ -132,16 +138,16 @@ def decoder_name(key: str, vae: Any = None) -> str:
 def label_of(key: str, vae: Any = None) -> str:
     """Display name of a model key (``"sbd"`` -> ``"Spatial Broadcast"``, ``"sbd/shuffled-coords"`` ->
     ``"Spatial Broadcast, shuffled-coords"``; other keys unchanged)."""
-    if VARIANT_SEPARATOR in key:
-        decoder, variant = key.split(VARIANT_SEPARATOR, 1)
-        return f"{LABELS.get(decoder, decoder)}, {variant.removeprefix(decoder + '-')}"
+    decoder, variant = _models().get(key, (key, ""))
+    if variant:
+        return f"{LABELS[decoder]}, {VARIANTS[variant].label}"
     return LABELS.get(key, key)
 
 
 def color_of(key: str, vae: Any = None) -> str:
     """Colour of a model key: its decoder's entry of :data:`COLORS` (lightened for a variant)."""
     color = COLORS.get(decoder_name(key, vae), FALLBACK_COLOR)
-    if VARIANT_SEPARATOR not in key:
+    if not _models().get(key, ("", ""))[1]:
         return color
     rgb = np.asarray(to_rgb(color))
     return to_hex(rgb + VARIANT_TINT * (1.0 - rgb))
@@ -503,20 +509,20 @@ def plot_geometry_comparison(vaes: Mapping[str, Any], dataset: Any, factor_a: st
 # ---------------------------------------------------------------------- multi-seed results
 
 
-METRIC_LABELS = {"mig": "MIG", "factor_vae": "FactorVAE score", "latents_used": "latents used",
-                 "affine_r2": "affine $R^2$ of the x-y grid", "elbo": "negative ELBO (nats)", "nll": "NLL (nats)",
-                 "kl": "KL (nats)", "beta": r"$\beta$ (KL weight)",
-                 "grid_r2": "affine $R^2$ of the two factors' grid",
-                 "hole_ratio": "reconstruction error, hole / outside",
-                 "hole_inside": "reconstruction error in the hole (MSE per pixel)",
-                 "presence_share": "presence's share of the top latent's variance",
-                 "runner_up_share": "presence's share of the runner-up latent's variance"}
+PLOT_LABELS = {"beta": r"$\beta$ (KL weight)",
+               "grid_r2": "affine $R^2$ of the two factors' grid",
+               "hole_ratio": "reconstruction error, hole / outside",
+               "hole_inside": "reconstruction error in the hole (MSE per pixel)",
+               "presence_share": "presence's share of the top latent's variance",
+               "runner_up_share": "presence's share of the runner-up latent's variance"}  # beyond the results columns
+METRIC_LABELS = {**{c.name: c.label for c in metric_columns()}, **PLOT_LABELS}  # as registered at import
 DISTRIBUTION_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2")  # rotation-sensitive first, then not
 
 
 def metric_label(metric: str) -> str:
-    """Axis label of a results column."""
-    return METRIC_LABELS.get(metric, metric)
+    """Axis label of a results column (its metric's :class:`sbdlib.metrics.Column` label) or of a plotted quantity."""
+    labels = {c.name: c.label for c in metric_columns()}
+    return labels.get(metric) or PLOT_LABELS.get(metric, metric)
 
 
 def _finite_by_model(rows: Iterable[Mapping[str, Any]], metric: str) -> dict[str, list[float]]:

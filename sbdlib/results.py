@@ -5,13 +5,15 @@ notebook reads them with :func:`read_results`; both check the columns, so a tabl
 missing or unknown column fails with one error naming the file and the fix. Summaries
 (:func:`summarize`) give the medians and ranges the README and notebook 06 quote.
 
-Columns (:data:`COLUMNS`): what was trained (``dataset``, ``decoder``, ``variant`` -- empty
+Columns (:func:`columns`; ``COLUMNS`` is the same tuple): what was trained (``dataset``, ``decoder``, ``variant`` -- empty
 for the paper's default architecture, else a name such as ``shuffled-coords``, --
 ``objective`` in ``vae`` / ``beta-vae`` / ``factorvae``, ``beta``, ``seed``), how (``scale``,
 ``image_size``, ``width``, ``likelihood``, ``steps``, ``batch_size``, ``lr``, ``device``,
 ``precision``), what it scored (``nll``, ``kl``, ``elbo`` in nats per image, ``latents_used``,
 ``mig``, ``factor_vae``, ``affine_r2`` -- empty for sets without x and y, ``num_active_dims``),
-how it ended (``diverged``: 1 if a non-finite loss stopped it) and the time it took.
+how it ended (``diverged``: 1 if a non-finite loss stopped it) and the time it took. The
+scores' columns come from the metrics registry (:data:`sbdlib.metrics.METRICS`): a metric
+registered there adds its columns here, optional, so tables written before it still read.
 """
 
 from __future__ import annotations
@@ -24,32 +26,59 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from sbdlib.checkpoints import write_atomically
+from sbdlib.metrics import metric_columns
 
+RUN_COLUMNS = ("dataset", "decoder", "variant", "objective", "beta", "seed", "scale", "image_size", "width",
+               "likelihood", "steps", "batch_size", "lr")  # what was trained, and how
+END_COLUMNS = ("diverged", "train_seconds", "eval_seconds", "device", "precision")  # how it ended, and where
 TEXT_COLUMNS = ("dataset", "decoder", "variant", "objective", "scale", "likelihood", "device", "precision")
-INT_COLUMNS = ("seed", "image_size", "width", "steps", "batch_size", "latents_used", "num_active_dims", "diverged")
-FLOAT_COLUMNS = ("beta", "lr", "nll", "kl", "elbo", "mig", "factor_vae", "affine_r2", "train_seconds", "eval_seconds")
-COLUMNS = ("dataset", "decoder", "variant", "objective", "beta", "seed", "scale", "image_size", "width", "likelihood",
-           "steps", "batch_size", "lr", "nll", "kl", "elbo", "latents_used", "mig", "factor_vae", "affine_r2",
-           "num_active_dims", "diverged", "train_seconds", "eval_seconds", "device", "precision")
 OBJECTIVES = ("vae", "beta-vae", "factorvae")
 DIGITS = 6  # decimals kept for measured values
 
 
-def _cast(column: str, text: str, path: Path, line: int) -> Any:
+def columns() -> tuple[str, ...]:
+    """Every column of the format: the run's, each registered metric's (:data:`sbdlib.metrics.METRICS`), the end's."""
+    return RUN_COLUMNS + tuple(c.name for c in metric_columns()) + END_COLUMNS
+
+
+def required_columns() -> tuple[str, ...]:
+    """The columns every table has (a metric registered later adds optional ones)."""
+    optional = {c.name for c in metric_columns() if not c.required}
+    return tuple(c for c in columns() if c not in optional)
+
+
+def int_columns() -> tuple[str, ...]:
+    """Integer columns: the run's counts, integer metrics and ``diverged``."""
+    return ("seed", "image_size", "width", "steps", "batch_size",
+            *(c.name for c in metric_columns() if c.kind is int), "diverged")
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``COLUMNS``, ``INT_COLUMNS`` and ``FLOAT_COLUMNS`` as they are now (metrics can be registered later)."""
+    if name == "COLUMNS":
+        return columns()
+    if name == "INT_COLUMNS":
+        return int_columns()
+    if name == "FLOAT_COLUMNS":
+        return tuple(c for c in columns() if c not in TEXT_COLUMNS and c not in int_columns())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _cast(column: str, text: str, path: Path, line: int, ints: Sequence[str]) -> Any:
     """One CSV cell as its column's type (empty = None)."""
     if text == "" or column in TEXT_COLUMNS:
         return None if text == "" and column not in TEXT_COLUMNS else text
     try:
-        return int(text) if column in INT_COLUMNS else float(text)
+        return int(text) if column in ints else float(text)
     except ValueError:
-        kind = "an integer" if column in INT_COLUMNS else "a number"
+        kind = "an integer" if column in ints else "a number"
         raise ValueError(f"{path}, line {line}: column {column!r} must be {kind}, got {text!r}") from None
 
 
 def _check_columns(found: Sequence[str], path: Path | str) -> None:
     """One error naming the file, the missing and the unknown columns, and the fix."""
-    missing = [c for c in COLUMNS if c not in found]
-    unknown = [c for c in found if c not in COLUMNS]
+    missing = [c for c in required_columns() if c not in found]
+    unknown = [c for c in found if c not in columns()]
     if missing or unknown:
         raise ValueError(f"{path} is not in the results format: missing columns {missing}, unknown columns "
                          f"{unknown}; regenerate it with `make results` (or write it with sbdlib.results.write_results)")
@@ -65,10 +94,11 @@ def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no results table at {path}; `make results` regenerates the shipped ones")
+    cols, ints = columns(), int_columns()
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         _check_columns(reader.fieldnames or [], path)
-        return [{c: _cast(c, row[c], path, i + 2) for c in COLUMNS} for i, row in enumerate(reader)]
+        return [{c: _cast(c, row.get(c) or "", path, i + 2, ints) for c in cols} for i, row in enumerate(reader)]
 
 
 def _cell(value: Any) -> Any:
@@ -83,17 +113,21 @@ def _cell(value: Any) -> Any:
 
 
 def write_results(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> Path:
-    """Write rows (each with exactly :data:`COLUMNS`) to ``path`` atomically, replacing it."""
+    """Write rows (each with the required columns, and no unknown one) to ``path`` atomically, replacing it.
+
+    Every column of :func:`columns` is written; an optional one a row lacks stays empty.
+    """
     rows = list(rows)
+    cols = columns()
     for i, row in enumerate(rows):
         _check_columns(list(row), f"row {i} for {path}")
         if row["objective"] not in OBJECTIVES:
             raise ValueError(f"row {i} for {path}: objective must be one of {OBJECTIVES}, got {row['objective']!r}")
 
     def write(f) -> None:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=cols)
         writer.writeheader()
-        writer.writerows({c: _cell(row[c]) for c in COLUMNS} for row in rows)
+        writer.writerows({c: _cell(row.get(c)) for c in cols} for row in rows)
 
     return write_atomically(path, write, mode="w")
 

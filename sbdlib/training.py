@@ -56,7 +56,7 @@ from sbdlib.checkpoints import (COMPACTED, describe_progress, is_finished, load_
                                 save_checkpoint)
 from sbdlib.checks import check_int, check_seed, seeded_generator
 from sbdlib.devices import Precision, choose_precision, configure_process, resolve_device
-from sbdlib.models import VAE, SameConv2d
+from sbdlib.models import VAE
 from sbdlib.objectives import BetaVAE, gaussian_kl
 from sbdlib.scales import PAPER_BATCH_SIZE, PAPER_LR
 
@@ -650,10 +650,7 @@ class _Stacked(_Engine):
 
     def __init__(self, members, device, precision, lr, batch_size, dataset, optimizer_states, compile_model) -> None:
         super().__init__(members, device, precision, lr, batch_size, dataset)
-        self.template = copy.deepcopy(members[0].vae).to(device)
-        for module in self.template.modules():  # vmap needs plain ops, not the CPU's custom autograd kernels
-            if isinstance(module, SameConv2d):
-                module.impl = "direct"
+        self.template = copy.deepcopy(members[0].vae).to(device)  # convolutions.choose_impl: plain ops under vmap
         self.names = [n for n, _ in self.template.named_parameters()]
         own = [dict(m.vae.named_parameters()) for m in members]
         self.params = {n: torch.stack([o[n].detach() for o in own]).requires_grad_() for n in self.names}

@@ -154,7 +154,7 @@ def test_truncated_normal_init():
 def test_sbd_reference_is_algorithm_1_and_fast_equals_it(options):
     """impl="reference" runs Algorithm 1 as written; impl="fast" gives the same outputs and gradients."""
     torch.manual_seed(0)
-    fast = SpatialBroadcastDecoder(latent_dim=5, out_channels=3, width=48, image_size=32, **options)
+    fast = SpatialBroadcastDecoder(latent_dim=5, out_channels=3, width=48, image_size=32, impl="fast", **options)
     ref = copy.deepcopy(fast).set_impl("reference")
     assert fast.impl == "fast" and ref.impl == "reference"
     z = torch.randn(6, 5)
@@ -167,9 +167,41 @@ def test_sbd_reference_is_algorithm_1_and_fast_equals_it(options):
     # and the reference's first layer is literally a conv of spatial_broadcast(z)
     tiled = spatial_broadcast(ref.mlp(z), 32, 32, coords=ref.broadcast.coords)
     first = F.conv2d(F.pad(tiled, same_padding(ref.broadcast.kernel_size)), ref.broadcast.weight, ref.broadcast.bias)
-    assert torch.allclose(first, ref.broadcast(ref.mlp(z)), atol=1e-4)
+    assert torch.allclose(first, ref.broadcast.conv(tiled)) and torch.allclose(first, ref.broadcast(ref.mlp(z)), atol=1e-4)
     with pytest.raises(ValueError, match="impl must be one of"):
         fast.set_impl("turbo")
+
+
+def test_sbd_auto_takes_the_fast_path_in_fp32_and_algorithm_1_under_cpu_autocast(monkeypatch):
+    """impl="auto" (the default) picks per call: the fast path in fp32 (AVX2 CPUs, CUDA), Algorithm 1 under
+    CPU autocast (CPUs with native bf16). Both paths are forced here, whichever this machine takes."""
+    torch.manual_seed(0)
+    sbd = SpatialBroadcastDecoder(latent_dim=4, out_channels=3, width=8, image_size=16)
+    assert sbd.impl == "auto"
+    paths = []
+    monkeypatch.setattr(type(sbd.broadcast), "conv", lambda self, h: paths.append("algorithm 1") or
+                        F.conv2d(F.pad(h, same_padding(self.kernel_size)), self.weight, self.bias))
+    z = torch.randn(3, 4)
+    fp32 = sbd(z)
+    assert paths == []  # the fast path: BroadcastConv straight from z
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = sbd(z)
+    assert paths == ["algorithm 1"] and bf16.dtype == torch.bfloat16
+    assert torch.allclose(bf16.float(), fp32, atol=0.1)
+    assert copy.deepcopy(sbd).set_impl("reference")(z).allclose(fp32, atol=1e-5)
+
+
+def test_coordinate_channels_are_defined_once():
+    """The channel order of spatial_broadcast (latents, then x along the width, then y) is what the SBD's
+    first layer and the CoordConv decoder read."""
+    from sbdlib.models import COORD_CHANNELS, coordinate_maps
+
+    maps = coordinate_maps(3, 5)
+    assert maps.shape == (COORD_CHANNELS, 3, 5)
+    assert torch.equal(maps[0, 0], torch.linspace(-1, 1, 5)) and torch.equal(maps[1, :, 0], torch.linspace(-1, 1, 3))
+    z = torch.randn(2, 4)
+    assert torch.equal(spatial_broadcast(z, 3, 5)[:, 4:], maps.expand(2, -1, -1, -1))
+    assert SpatialBroadcastDecoder(latent_dim=4, image_size=8, width=4).broadcast.weight.shape[1] == 4 + COORD_CHANNELS
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

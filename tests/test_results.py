@@ -168,16 +168,21 @@ def test_gpu_hours_estimate_counts_the_training_images():
         experiments.gpu_hours_estimate("nope")
 
 
-def test_row_checkpoint_rebuilds_the_runs_name_from_its_row():
-    base = dict(decoder="sbd", variant="", beta=1.0, seed=2, scale="course", image_size=32)
-    assert experiments.row_checkpoint(dict(base, dataset="circles/xy")).name == "circles-xy_sbd_s2_course.pt"
-    holed = dict(base, dataset="circles/xy hole=center", beta=2.8)
-    assert experiments.row_checkpoint(holed, shipped=False) == (
-        experiments.RUNS_DIR / "checkpoints" / "circles-xy_hole-center_sbd_beta2.8_s2_course.pt")
-    tiny = dict(base, dataset="circles/xyh_tiny", image_size=64, variant="shuffled-coords")
-    assert experiments.row_checkpoint(tiny).name == "circles-xyh_tiny-64px_sbd-shuffled-coords_s2_course.pt"
-    factor = dict(base, dataset="sprites", decoder="deconv", objective="factorvae")
-    assert experiments.row_checkpoint(factor).name == "sprites_deconv_factorvae-g35_s2_course.pt"
+def test_row_checkpoint_finds_the_registered_spec_of_a_row():
+    """Every registered spec's row maps back to its own checkpoint (two budgets of one model included)."""
+    course = scale("course")
+    for specs in experiments.EXPERIMENTS.values():
+        for spec in specs:
+            s = spec.scale_for(course)
+            row = dict(dataset=spec.dataset_label, decoder=spec.decoder, variant=spec.variant, objective=spec.objective,
+                       beta=spec.beta, seed=2, scale="course", image_size=spec.size(course), width=s.width,
+                       steps=s.steps)
+            assert experiments.row_spec(row) == spec
+            assert experiments.row_checkpoint(row).name == experiments.checkpoint_name(spec, 2, course)
+    unknown = dict(dataset="circles/xy", decoder="sbd", variant="", objective="vae", beta=9.0, seed=0, scale="course",
+                   image_size=32, width=32, steps=course.steps)
+    with pytest.raises(ValueError, match="no single registered spec matches"):
+        experiments.row_checkpoint(unknown)
 
 
 def test_an_interrupted_sweep_stops_and_writes_no_rows_for_half_trained_runs(tmp_path, monkeypatch):
@@ -232,3 +237,41 @@ def test_readme_paper_scale_table_matches_the_estimates():
     assert set(listed) == set(experiments.EXPERIMENTS) - set(experiments.SECOND_BUDGET_OF)
     for name, hours in listed.items():
         assert float(hours) == pytest.approx(round(experiments.gpu_hours_estimate(name, scale("paper")), 1)), name
+
+
+def test_a_metric_added_in_one_place_flows_to_rows_csv_labels_and_headers(tmp_path, monkeypatch):
+    """One function and one registration: evaluate, result_row, the CSV, plots' labels and the paper's headers."""
+    import numpy as np
+
+    from sbdlib import metrics, paper, plots
+
+    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    shipped_rows = read_results(experiments.results_path("circles-xy", scale("course")))  # before the toy metric
+
+    @metrics.register_metric("code_norm", metrics.Column("code_norm", "mean |code|", header="|z|"))
+    def code_norm(ev):
+        return {"code_norm": float(np.abs(ev.codes).mean())}
+
+    try:
+        rows = experiments.run_experiment("circles-xy", [0], scale=QUICK, progress="none",
+                                          specs=[experiments.RunSpec("sbd")])
+        assert rows[0]["code_norm"] > 0 and "code_norm" in COLUMNS_NOW()
+        path = experiments.results_path("circles-xy", QUICK, shipped=False)
+        header = path.read_text().splitlines()[0].split(",")
+        assert header.index("code_norm") == header.index("num_active_dims") + 1
+        assert read_results(path)[0]["code_norm"] == pytest.approx(rows[0]["code_norm"], abs=1e-6)
+        # tables written before the metric existed still read, with the new column empty
+        old = read_results(experiments.results_path("circles-xy", scale("course")))
+        assert [r["code_norm"] for r in old] == [None] * len(old)
+        assert [{k: v for k, v in r.items() if k != "code_norm"} for r in old] == shipped_rows
+        assert plots.metric_label("code_norm") == "mean |code|" and paper.metric_header("code_norm") == "|z|"
+    finally:
+        metrics.unregister_metric("code_norm")
+    assert "code_norm" not in COLUMNS_NOW()
+
+
+def COLUMNS_NOW():
+    """The results format's columns now (the module attribute is computed on each access)."""
+    from sbdlib import results
+
+    return results.COLUMNS
