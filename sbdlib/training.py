@@ -26,8 +26,9 @@ seed, never the global RNG) and its own Adam.
 * **No per-step host synchronisation**: losses are accumulated on the device and read back
   every ``check_every`` steps (every step on the CPU, where reading is free; every
   ``log_every`` on CUDA). The last good weights are kept on the device meanwhile.
-* **Precision per machine** (:mod:`sbdlib.devices`): bf16 autocast where the device has it
-  natively (and, on CPUs, where measured faster), fp32 elsewhere; ``amp=False`` forces fp32.
+* **Precision per machine** (:mod:`sbdlib.devices`): bf16 autocast on GPUs with native bf16;
+  fp16 or fp32, by a measurement, on older CUDA GPUs; fp32 on CPUs and MPS unless ``amp=True``
+  (bf16 on a CPU); ``amp=False`` forces fp32.
   In fp16 every member has its own dynamic loss scale (``torch.amp.GradScaler``'s rule), so
   one member's overflow skips only that member's step (:class:`MemberScaler`).
 * **Checkpoints** (optional) are written atomically every ``checkpoint_every`` steps and at
@@ -55,7 +56,7 @@ import torch
 from sbdlib.checkpoints import (COMPACTED, describe_progress, is_finished, load_state, read_checkpoint,
                                 save_checkpoint)
 from sbdlib.checks import check_int, check_seed, seeded_generator
-from sbdlib.devices import Precision, choose_precision, configure_process, resolve_device
+from sbdlib.devices import Precision, choose_precision, configure_process, explain_mps_errors, resolve_device
 from sbdlib.models import VAE
 from sbdlib.objectives import BetaVAE, gaussian_kl
 from sbdlib.scales import PAPER_BATCH_SIZE, PAPER_LR
@@ -827,8 +828,9 @@ def train_many(
         objective: :class:`~sbdlib.objectives.BetaVAE` (default, shared) or a list with one
             objective per VAE (FactorVAE: one each, so each member has its own discriminator).
         device: Default: CUDA when available, else CPU.
-        amp: Reduced precision: ``None`` chooses per machine (:mod:`sbdlib.devices`),
-            ``False`` forces fp32, ``True`` forces bf16 (fp16 on CUDA without bf16).
+        amp: Reduced precision: ``None`` chooses per machine (:mod:`sbdlib.devices`: fp32 on
+            CPUs and MPS), ``False`` forces fp32, ``True`` asks for the device's reduced precision
+            (bf16 on CPUs and on GPUs with native bf16, fp16 on older CUDA GPUs).
         checkpoints: One file per VAE, written atomically every ``checkpoint_every`` steps,
             when a member stops, and at the end; each loads with ``load_checkpoint`` and
             records ``target_steps`` (``steps``) and whether the run ``finished``.
@@ -889,7 +891,8 @@ def train_many(
             if not any(engine.active(step)):
                 break
             done = step + 1
-            engine.step(step, check=done % check_every == 0 or done == steps)
+            with explain_mps_errors(device):  # an operation MPS lacks: one line naming it and the way out
+                engine.step(step, check=done % check_every == 0 or done == steps)
             if done % log_every == 0 or done == steps:
                 engine.read_back()
                 bar.update(done, engine.window_means(log_every))
