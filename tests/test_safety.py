@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sbdlib import experiments
+from sbdlib import cli, experiments
 from sbdlib.checkpoints import is_finished, load_checkpoint, read_checkpoint
 from sbdlib.data import Circles
 from sbdlib.models import VAE
@@ -124,7 +124,7 @@ def test_train_population_stops_the_cell(tmp_path, monkeypatch):
 CHILD = """
 import sys, time
 from pathlib import Path
-from sbdlib import experiments
+from sbdlib import cli, experiments
 sys.path.insert(0, {tests!r})
 from test_safety import SPEC, TINY
 
@@ -199,7 +199,7 @@ def test_bad_training_input_fails_in_one_line(call, match):
 def cli_error(*argv):
     """The one line ``python -m sbdlib.experiments`` exits with (``error: ...``), run in-process."""
     with pytest.raises(SystemExit) as exit_:
-        experiments.main(["circles-xy", "--scale", "quick", "--seeds", "0", *argv])
+        cli.main(["circles-xy", "--scale", "quick", "--seeds", "0", *argv])
     message = str(exit_.value.code)
     assert message.startswith("error: ") and "\n" not in message, message
     return message
