@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from sbdlib.experiments import REPO_DIR, RESULTS_DIR
 from sbdlib.results import digits_of, median_range, read_results, summarize
 
-REPO_DIR = Path(__file__).resolve().parents[1]
 README = REPO_DIR / "README.md"
-RESULTS_DIR = REPO_DIR / "data" / "results"
 NOTEBOOK_LINK = "[10](notebooks/10_sprites_ablations.ipynb)"
 TREND_RHO = 0.8  # |Spearman rho| of medians against the ablated setting that counts as a trend
 
