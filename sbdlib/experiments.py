@@ -207,6 +207,9 @@ EXPERIMENTS: dict[str, list[RunSpec]] = {
                        for name in HOLE_SETS for hole in HOLES for d in ("deconv", "sbd")]
                       + [RunSpec(d, "circles/xy", dataset_options=(("blank_fraction", BLANK_FRACTION),),
                                  course_budget=LEAN_COURSE_BUDGET) for d in ("deconv", "sbd")],
+    # A control of notebook 09: at 32 px the course's DeConv starts from 1 x 1 (5 deconvolutions, first layer
+    # 10 -> width); this one starts from the paper's 2 x 2 (4 deconvolutions, first layer 10 -> 4 x width).
+    "deconv-start": [RunSpec("deconv", variant="deconv-depth-4")],
     # Table 2: FactorVAE (gamma 35) on colored sprites with its own architectures, both decoders.
     "factorvae": [_sprites(d, gamma=FACTOR_VAE_GAMMA, architecture="table2", paper_settings=FACTOR_VAE_PAPER_SETTINGS)
                   for d in ("deconv", "sbd")],
@@ -214,13 +217,19 @@ EXPERIMENTS: dict[str, list[RunSpec]] = {
 # Second course budgets of another experiment: the same models, trained longer at the course scale
 # only. At the paper scale both budgets are the paper's settings, so only the first is run there.
 SECOND_BUDGET_OF = {"sprites-long": "sprites", "sprites-ablations-long": "sprites-ablations"}
+# Controls of the course scale's own choices: at the paper scale they are what another experiment
+# already trains (at 64 px the paper's DeConv starts from 2 x 2), so only that one is run there.
+COURSE_CONTROL_OF = {"deconv-start": "circles-xy"}
+COURSE_ONLY = {**SECOND_BUDGET_OF, **COURSE_CONTROL_OF}  # experiment -> what to run at the paper scale instead
 
 
 def check_budget_scale(experiment: str, scale: Scale) -> None:
-    """One clear error for a second course budget asked for at the paper scale (run its first experiment)."""
-    if experiment in SECOND_BUDGET_OF and scale.name == "paper":
-        raise ValueError(f"{experiment!r} is a second course-scale budget of {SECOND_BUDGET_OF[experiment]!r}; at the "
-                         f"paper scale both are the paper's settings: run {SECOND_BUDGET_OF[experiment]!r}")
+    """One clear error for a course-only experiment asked for at the paper scale (it names what to run)."""
+    if experiment in COURSE_ONLY and scale.name == "paper":
+        what = ("a second course-scale budget of" if experiment in SECOND_BUDGET_OF else
+                "a control of the course scale's 32 px DeConv; at 64 px the paper's DeConv is it, in")
+        raise ValueError(f"{experiment!r} is {what} {COURSE_ONLY[experiment]!r}; at the paper scale run "
+                         f"{COURSE_ONLY[experiment]!r}")
 
 
 def _slug(text: str) -> str:

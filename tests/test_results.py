@@ -219,9 +219,9 @@ def test_every_experiment_builds_at_every_scale(experiment):
         experiments.check_specs(specs, scale(name))
 
 
-def test_second_budgets_are_course_only():
-    """A second course budget at the paper scale says which experiment to run instead."""
-    for name, first in experiments.SECOND_BUDGET_OF.items():
+def test_second_budgets_and_controls_are_course_only():
+    """A second course budget or a course control at the paper scale says which experiment to run instead."""
+    for name, first in experiments.COURSE_ONLY.items():
         assert first in experiments.EXPERIMENTS
         with pytest.raises(ValueError, match=f"run '{first}'"):
             experiments.plan_experiment(name, [0], scale=scale("paper"))
@@ -234,7 +234,7 @@ def test_readme_paper_scale_table_matches_the_estimates():
 
     readme = (experiments.REPO_DIR / "README.md").read_text()
     listed = dict(re.findall(r"^\| `([a-z-]+)` \| \d+ \| [^|]+ \| (?:at least )?([\d.]+)", readme, flags=re.M))
-    assert set(listed) == set(experiments.EXPERIMENTS) - set(experiments.SECOND_BUDGET_OF)
+    assert set(listed) == set(experiments.EXPERIMENTS) - set(experiments.COURSE_ONLY)
     for name, hours in listed.items():
         assert float(hours) == pytest.approx(round(experiments.gpu_hours_estimate(name, scale("paper")), 1)), name
 
