@@ -98,3 +98,45 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def objects_main(argv: list[str] | None = None) -> None:
+    """Train (or load) and evaluate notebook 13's object-centric runs: seeds of each per-slot decoder.
+
+    Example, the shipped course-scale runs:
+    ``python -m sbdlib.object_runs --scale course --decoders sbd deconv --seeds 0-4 --ship``
+    """
+    from sbdlib import object_runs
+    from sbdlib.objects import SLOT_DECODERS
+
+    parser = argparse.ArgumentParser(prog="python -m sbdlib.object_runs", description=objects_main.__doc__.splitlines()[0])
+    parser.add_argument("--decoders", nargs="+", default=list(SLOT_DECODERS), choices=SLOT_DECODERS)
+    parser.add_argument("--seeds", nargs="+", default=["0-4"], help="e.g. 0-4 (default)")
+    parser.add_argument("--scale", default=None, help="quick, course or paper (default: $SBDLIB_SCALE or course)")
+    parser.add_argument("--ship", action="store_true", help="write data/ (the shipped artefacts) instead of runs/")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    args = parser.parse_args(argv)
+    try:
+        s = current_scale(args.scale)
+        seeds = parse_seeds(args.seeds)
+        if args.threads is not None:
+            check_int(args.threads, "--threads")
+        if args.device is not None:
+            resolve_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        sys.exit(f"error: {exc}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    def progress(step: int, total: int, values: dict) -> None:
+        print(f"step {step}/{total}  loss {values['loss']:.2f}  foreground ARI {values['ari']:.3f}", flush=True)
+
+    try:
+        rows = object_runs.run_objects(args.decoders, seeds, scale=s, ship=args.ship, device=args.device,
+                                       progress=progress)
+    except KeyboardInterrupt as exc:
+        sys.exit(f"stopped: {exc or 'interrupted'}")
+    for row in rows:
+        print({k: row[k] for k in ("decoder", "seed", "ari", "ari_median", "mse", "train_seconds")})
+    print(f"results: {object_runs.results_path(s.name, shipped=args.ship)}")

@@ -64,10 +64,11 @@ def __getattr__(name: str) -> tuple[str, ...]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _cast(column: str, text: str, path: Path, line: int, ints: Sequence[str]) -> Any:
+def _cast(column: str, text: str, path: Path, line: int, ints: Sequence[str], texts: Sequence[str] = TEXT_COLUMNS
+          ) -> Any:
     """One CSV cell as its column's type (empty = None)."""
-    if text == "" or column in TEXT_COLUMNS:
-        return None if text == "" and column not in TEXT_COLUMNS else text
+    if text == "" or column in texts:
+        return None if text == "" and column not in texts else text
     try:
         return int(text) if column in ints else float(text)
     except ValueError:
@@ -75,10 +76,11 @@ def _cast(column: str, text: str, path: Path, line: int, ints: Sequence[str]) ->
         raise ValueError(f"{path}, line {line}: column {column!r} must be {kind}, got {text!r}") from None
 
 
-def _check_columns(found: Sequence[str], path: Path | str) -> None:
-    """One error naming the file, the missing and the unknown columns, and the fix."""
-    missing = [c for c in required_columns() if c not in found]
-    unknown = [c for c in found if c not in columns()]
+def _check_columns(found: Sequence[str], path: Path | str, cols: Sequence[str] | None = None,
+                   required: Sequence[str] | None = None) -> None:
+    """One error naming the file, the missing and the unknown columns, and the fix (default: the results format)."""
+    missing = [c for c in (required_columns() if required is None else required) if c not in found]
+    unknown = [c for c in found if c not in (columns() if cols is None else cols)]
     if missing or unknown:
         raise ValueError(f"{path} is not in the results format: missing columns {missing}, unknown columns "
                          f"{unknown}; regenerate it with `make results` (or write it with sbdlib.results.write_results)")
@@ -91,14 +93,25 @@ def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
         FileNotFoundError: No such file.
         ValueError: Missing or unknown columns, or a cell of the wrong type (file and line named).
     """
+    return read_table(path, columns(), int_columns=int_columns(), text_columns=TEXT_COLUMNS,
+                      required=required_columns())
+
+
+def read_table(path: str | os.PathLike, cols: Sequence[str], *, int_columns: Sequence[str] = (),
+               text_columns: Sequence[str] = (), required: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Read a CSV of the columns ``cols`` (``required``: those it must have, default all), typed per column.
+
+    The results format is one such table; the object-centric runs of notebook 13 write another
+    (:data:`sbdlib.object_runs.OBJECT_COLUMNS`).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no results table at {path}; `make results` regenerates the shipped ones")
-    cols, ints = columns(), int_columns()
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        _check_columns(reader.fieldnames or [], path)
-        return [{c: _cast(c, row.get(c) or "", path, i + 2, ints) for c in cols} for i, row in enumerate(reader)]
+        _check_columns(reader.fieldnames or [], path, cols, cols if required is None else required)
+        return [{c: _cast(c, row.get(c) or "", path, i + 2, int_columns, text_columns) for c in cols}
+                for i, row in enumerate(reader)]
 
 
 def _cell(value: Any) -> Any:
@@ -123,9 +136,17 @@ def write_results(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike) ->
         _check_columns(list(row), f"row {i} for {path}")
         if row["objective"] not in OBJECTIVES:
             raise ValueError(f"row {i} for {path}: objective must be one of {OBJECTIVES}, got {row['objective']!r}")
+    return write_table(rows, path, cols)
+
+
+def write_table(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike, cols: Sequence[str]) -> Path:
+    """Write rows as a CSV of the columns ``cols`` to ``path`` atomically (None and NaN as empty cells)."""
+    rows = list(rows)
+    for i, row in enumerate(rows):
+        _check_columns(list(row), f"row {i} for {path}", cols, ())
 
     def write(f) -> None:
-        writer = csv.DictWriter(f, fieldnames=cols)
+        writer = csv.DictWriter(f, fieldnames=list(cols))
         writer.writeheader()
         writer.writerows({c: _cell(row.get(c)) for c in cols} for row in rows)
 

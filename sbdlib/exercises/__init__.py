@@ -13,7 +13,8 @@ from sbdlib.exercises.training import *  # noqa: F401,F403  notebook 03
 from sbdlib.exercises.traversals import *  # noqa: F401,F403  notebook 04
 from sbdlib.exercises.geometry import *  # noqa: F401,F403  notebook 05
 from sbdlib.exercises.mig import *  # noqa: F401,F403  notebook 06
-from sbdlib.exercises import broadcast, datasets, geometry, mig, training, traversals
+from sbdlib.exercises.objects import *  # noqa: F401,F403  notebook 13
+from sbdlib.exercises import broadcast, datasets, geometry, mig, objects, training, traversals
 
-__all__ = ["mine_or_library"] + [name for module in (datasets, broadcast, training, traversals, geometry, mig)
+__all__ = ["mine_or_library"] + [name for module in (datasets, broadcast, training, traversals, geometry, mig, objects)
                                  for name in module.__all__]

@@ -1,0 +1,317 @@
+"""Training, evaluating and shipping the object-centric autoencoders of notebook 13.
+
+One run is a :class:`sbdlib.objects.SlotAutoencoder` with one per-slot decoder (``"sbd"`` or
+``"deconv"``) trained from a seed on :class:`sbdlib.data.Scenes` at a scale's
+:class:`ObjectSettings`. :func:`train_objects` trains (or exactly resumes) one run with
+checkpoints written atomically; :func:`evaluate_objects` scores it by the foreground ARI of
+its masks (:func:`sbdlib.metrics.foreground_ari`) and its reconstruction error on a held-out
+set with its own generator; :func:`run_objects` trains and evaluates seeds ``0..N-1`` of each
+decoder and writes one results table (:data:`OBJECT_COLUMNS`, :func:`sbdlib.results.write_table`).
+
+The command line ``python -m sbdlib.object_runs --decoders sbd deconv --seeds 0-4 --ship`` lives
+in :mod:`sbdlib.cli`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from sbdlib.checkpoints import read_checkpoint, save_checkpoint
+from sbdlib.checks import check_int, check_seed, seeded_generator
+from sbdlib.data import Scenes
+from sbdlib.devices import resolve_device
+from sbdlib.metrics import foreground_ari
+from sbdlib.objects import SLOT_DECODERS, SlotAutoencoder
+from sbdlib.results import read_table, write_table
+from sbdlib.scales import Scale, scale as current_scale
+
+REPO_DIR = Path(__file__).resolve().parents[1]
+EVAL_SEED = 1234                  # the held-out scenes and the slots' noise at evaluation
+NOISE_SEED_OFFSET = 1_000_003     # the slots' initial noise during training: its own stream, apart from the data's
+HISTORY_POINTS = 20               # loss and ARI recorded this many times over a run
+HISTORY_EVAL_SIZE = 256           # held-out scenes of the ARI recorded during training
+EXPERIMENT = "objects"            # the results table: data/results/objects_<scale>.csv
+
+
+@dataclass(frozen=True)
+class ObjectSettings:
+    """What one object-centric run trains with at a scale.
+
+    Attributes:
+        image_size: Side of the scenes' images.
+        min_objects, max_objects: Discs per scene.
+        num_slots: K, the slots (one more than the most objects: the background takes one).
+        dim: Size of a slot.
+        width: Channels of the encoder's and the per-slot decoder's hidden layers.
+        iterations: Slot Attention's refinement steps.
+        steps, batch_size, lr: Adam's schedule: ``lr`` after a linear warm-up of ``warmup``
+            steps, halved every ``half_life`` steps.
+        eval_size: Held-out scenes of the final evaluation.
+    """
+
+    image_size: int
+    min_objects: int
+    max_objects: int
+    num_slots: int
+    dim: int
+    width: int
+    iterations: int
+    steps: int
+    batch_size: int
+    lr: float
+    warmup: int
+    half_life: int
+    eval_size: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (checkpoints and results rows)."""
+        return dataclasses.asdict(self)
+
+
+OBJECT_SETTINGS: dict[str, ObjectSettings] = {
+    "quick": ObjectSettings(image_size=32, min_objects=1, max_objects=2, num_slots=3, dim=16, width=8, iterations=2,
+                            steps=12, batch_size=8, lr=4e-4, warmup=4, half_life=100_000, eval_size=32),
+    "course": ObjectSettings(image_size=32, min_objects=1, max_objects=2, num_slots=3, dim=32, width=16,
+                             iterations=3, steps=2500, batch_size=16, lr=4e-4, warmup=500, half_life=100_000,
+                             eval_size=1000),
+    # Locatello et al. (2020)'s object-discovery schedule (batch 64, lr 4e-4, 10,000 warm-up steps,
+    # halved every 100,000, 500,000 steps), on 64 px scenes of up to 4 discs.
+    "paper": ObjectSettings(image_size=64, min_objects=1, max_objects=4, num_slots=5, dim=64, width=64, iterations=3,
+                            steps=500_000, batch_size=64, lr=4e-4, warmup=10_000, half_life=100_000, eval_size=5000),
+}
+
+
+def object_settings(scale: Scale | str | None = None) -> ObjectSettings:
+    """The object-centric settings of a scale (default: ``SBDLIB_SCALE``)."""
+    name = scale.name if isinstance(scale, Scale) else current_scale(scale).name
+    return OBJECT_SETTINGS[name]
+
+
+def scenes_for(settings: ObjectSettings) -> Scenes:
+    """The scenes a run trains and is evaluated on."""
+    return Scenes(settings.image_size, min_objects=settings.min_objects, max_objects=settings.max_objects)
+
+
+def build_model(decoder: str, settings: ObjectSettings, seed: int) -> SlotAutoencoder:
+    """A fresh model; its weights drawn after ``torch.manual_seed(seed)`` (the library's convention)."""
+    if decoder not in SLOT_DECODERS:
+        raise ValueError(f"unknown slot decoder {decoder!r}; expected one of {SLOT_DECODERS}")
+    check_seed(seed)
+    torch.manual_seed(seed)
+    return SlotAutoencoder(decoder, num_slots=settings.num_slots, dim=settings.dim, width=settings.width,
+                           image_size=settings.image_size, iterations=settings.iterations)
+
+
+def learning_rate(step: int, settings: ObjectSettings) -> float:
+    """The learning rate at ``step`` (1-based): linear warm-up, then halved every ``half_life`` steps."""
+    return settings.lr * min(1.0, step / settings.warmup) * 0.5 ** (step / settings.half_life)
+
+
+def reconstruction_loss(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over pixels and channels, averaged over the batch ``[B, C, H, W]``."""
+    return ((recon - x) ** 2).sum(dim=(1, 2, 3)).mean()
+
+
+def predicted_labels(masks: torch.Tensor) -> torch.Tensor:
+    """Each pixel's slot: the argmax of the masks ``[B, K, 1, H, W]`` -> ``[B, H*W]``."""
+    return masks[:, :, 0].flatten(2).argmax(dim=1)
+
+
+@torch.no_grad()
+def evaluate_objects(model: SlotAutoencoder, scenes: Scenes, *, eval_size: int, seed: int = EVAL_SEED,
+                     chunk: int = 250) -> dict[str, Any]:
+    """Foreground ARI and reconstruction error on ``eval_size`` held-out scenes (their own generator).
+
+    Returns:
+        ``{"ari": mean, "ari_median", "ari_per_image": [N] tensor, "mse": per image}``.
+    """
+    eval_size = check_int(eval_size, "eval_size")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    images, labels, _ = scenes.eval_set(eval_size, seed=seed, device=device)
+    noise = seeded_generator(seed, device)
+    aris, errors = [], []
+    for start in range(0, eval_size, chunk):
+        x = images[start:start + chunk]
+        out = model(x, noise)
+        aris.append(foreground_ari(labels[start:start + chunk], predicted_labels(out["masks"])))
+        errors.append(((out["recon"] - x) ** 2).sum(dim=(1, 2, 3)).cpu())
+    model.train(was_training)
+    ari = torch.cat(aris)
+    return {"ari": float(ari.nanmean()), "ari_median": float(ari.nanmedian()), "ari_per_image": ari,
+            "mse": float(torch.cat(errors).mean())}
+
+
+def checkpoint_name(decoder: str, seed: int, scale_name: str) -> str:
+    """A run's file name: ``scenes_<decoder>_s<seed>_<scale>.pt``."""
+    return f"scenes_{decoder}_s{seed}_{scale_name}.pt"
+
+
+def load_object_model(path: str | os.PathLike, device: str | torch.device = "cpu"
+                      ) -> tuple[SlotAutoencoder, dict[str, Any]]:
+    """A trained model and its checkpoint's contents (read without running pickled code)."""
+    payload = read_checkpoint(path)
+    if payload.get("kind") != "objects":
+        raise ValueError(f"{path} is not an object-centric checkpoint (written by sbdlib.object_runs.train_objects)")
+    model = SlotAutoencoder(**payload["config"])
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device), payload
+
+
+def train_objects(decoder: str, seed: int, settings: ObjectSettings, *, path: str | os.PathLike | None = None,
+                  device: str | torch.device | None = None, progress: Callable[[int, int, dict], None] | None = None
+                  ) -> tuple[SlotAutoencoder, dict[str, Any]]:
+    """Train one run (or resume it exactly from ``path``, or load it there if finished).
+
+    The data stream is seeded by ``seed``, the slots' initial noise by its own stream, the
+    weights by ``torch.manual_seed(seed)``. With a ``path``, a checkpoint (weights, Adam,
+    both streams' positions, history) is written atomically ``HISTORY_POINTS`` times and at
+    the end, and an interruption (KeyboardInterrupt) saves one first. A non-finite loss stops
+    the run and marks it diverged.
+
+    Returns:
+        The model and its history ``{"step", "loss", "ari", "seconds", "diverged", "finished"}``.
+    """
+    check_seed(seed)
+    device = resolve_device(device or "cpu")
+    model = build_model(decoder, settings, seed).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    noise = seeded_generator(seed * NOISE_SEED_OFFSET + 1, device)
+    history: dict[str, Any] = {"step": [], "loss": [], "ari": [], "seconds": 0.0, "diverged": False,
+                               "finished": False}
+    start = 0
+    if path is not None and Path(path).exists():
+        payload = read_checkpoint(path)
+        if payload.get("settings") != settings.as_dict() or payload.get("decoder") != decoder:
+            raise ValueError(f"{path} holds a run of other settings or another decoder; pass another path or "
+                             f"delete it to train afresh")
+        model.load_state_dict(payload["state_dict"])
+        history = payload["history"]
+        if history["finished"] or history["diverged"]:
+            return model, history
+        optimizer.load_state_dict(payload["optimizer"])
+        noise.set_state(payload["noise_state"])
+        start = int(payload["step"])
+    scenes = scenes_for(settings)
+    stream = scenes.stream(settings.batch_size, seed=seed, device=device, skip=start)
+    record_every = max(1, math.ceil(settings.steps / HISTORY_POINTS))
+
+    def save(step: int) -> None:
+        if path is not None:
+            save_checkpoint(path, model, kind="objects", decoder=decoder, seed=seed, settings=settings.as_dict(),
+                            step=step, optimizer=optimizer.state_dict(), noise_state=noise.get_state(),
+                            history=history)
+
+    began, step, done, window = time.perf_counter(), start, start, []
+    noise_before = noise.get_state()
+    try:
+        for step in range(start + 1, settings.steps + 1):
+            noise_before = noise.get_state()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, settings)
+            x = next(stream)
+            loss = reconstruction_loss(model(x, noise)["recon"], x)
+            if not torch.isfinite(loss):
+                history["diverged"] = True
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            done = step
+            window.append(loss.item())
+            if step % record_every == 0 or step == settings.steps:
+                ari = evaluate_objects(model, scenes, eval_size=min(HISTORY_EVAL_SIZE, settings.eval_size))["ari"]
+                history["step"].append(step)
+                history["loss"].append(sum(window) / len(window))
+                history["ari"].append(ari)
+                window = []
+                history["seconds"] += time.perf_counter() - began
+                began = time.perf_counter()
+                if step < settings.steps:
+                    save(step)
+                if progress is not None:
+                    progress(step, settings.steps, {"loss": history["loss"][-1], "ari": ari})
+    except KeyboardInterrupt:
+        history["seconds"] += time.perf_counter() - began
+        if done < step:  # stopped inside a step: it is redone on resume, with the same noise
+            noise.set_state(noise_before)
+        save(done)
+        where = f"; {path} holds step {done} and the same call resumes it" if path is not None else ""
+        raise KeyboardInterrupt(f"{decoder} seed {seed} stopped at step {done} of {settings.steps}{where}") from None
+    history["seconds"] += time.perf_counter() - began
+    history["finished"] = not history["diverged"]
+    save(done)
+    return model, history
+
+
+OBJECT_COLUMNS = ("dataset", "decoder", "seed", "scale", "image_size", "max_objects", "num_slots", "dim", "width",
+                  "steps", "batch_size", "lr", "ari", "ari_median", "mse", "diverged", "train_seconds", "device",
+                  "precision")
+OBJECT_TEXT_COLUMNS = ("dataset", "decoder", "scale", "device", "precision")
+OBJECT_INT_COLUMNS = ("seed", "image_size", "max_objects", "num_slots", "dim", "width", "steps", "batch_size",
+                      "diverged")
+
+
+def result_row(decoder: str, seed: int, scale_name: str, settings: ObjectSettings, history: dict[str, Any],
+               scores: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """One row of the objects table (:data:`OBJECT_COLUMNS`)."""
+    return dict(dataset="scenes", decoder=decoder, seed=seed, scale=scale_name, image_size=settings.image_size,
+                max_objects=settings.max_objects, num_slots=settings.num_slots, dim=settings.dim,
+                width=settings.width, steps=history["step"][-1] if history["step"] else 0,
+                batch_size=settings.batch_size, lr=settings.lr, ari=scores["ari"], ari_median=scores["ari_median"],
+                mse=scores["mse"], diverged=int(history["diverged"]), train_seconds=history["seconds"],
+                device=device.type, precision="fp32")
+
+
+def results_path(scale_name: str, *, shipped: bool = True) -> Path:
+    """The objects table: ``data/results/objects_<scale>.csv`` (shipped) or ``runs/results/``."""
+    return REPO_DIR / ("data" if shipped else "runs") / "results" / f"{EXPERIMENT}_{scale_name}.csv"
+
+
+def checkpoint_path(decoder: str, seed: int, scale_name: str, *, shipped: bool = True) -> Path:
+    """A run's checkpoint: ``data/checkpoints`` (shipped) or ``runs/checkpoints``."""
+    return REPO_DIR / ("data" if shipped else "runs") / "checkpoints" / checkpoint_name(decoder, seed, scale_name)
+
+
+def read_object_results(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of an objects table, typed per column."""
+    return read_table(path, OBJECT_COLUMNS, int_columns=OBJECT_INT_COLUMNS, text_columns=OBJECT_TEXT_COLUMNS)
+
+
+def run_objects(decoders: Sequence[str], seeds: Sequence[int], *, scale: Scale | str | None = None,
+                ship: bool = False, device: str | torch.device | None = None,
+                progress: Callable[[int, int, dict], None] | None = None) -> list[dict[str, Any]]:
+    """Train (or load) and evaluate every decoder's seeds; rows merged into the objects table after each run."""
+    s = current_scale(scale.name if isinstance(scale, Scale) else scale)
+    settings = object_settings(s)
+    for decoder in decoders:
+        if decoder not in SLOT_DECODERS:
+            raise ValueError(f"unknown slot decoder {decoder!r}; expected one of {SLOT_DECODERS}")
+    for seed in seeds:
+        check_seed(seed, "each seed")
+    device = resolve_device(device or "cpu")
+    out = results_path(s.name, shipped=ship)
+    rows = {(r["decoder"], r["seed"]): r for r in (read_object_results(out) if out.exists() else [])}
+    for decoder in decoders:
+        for seed in seeds:
+            model, history = train_objects(decoder, seed, settings, device=device, progress=progress,
+                                           path=checkpoint_path(decoder, seed, s.name, shipped=ship))
+            scores = evaluate_objects(model, scenes_for(settings), eval_size=settings.eval_size)
+            rows[(decoder, seed)] = result_row(decoder, seed, s.name, settings, history, scores, device)
+            write_table(sorted(rows.values(), key=lambda r: (r["decoder"], r["seed"])), out, OBJECT_COLUMNS)
+    return [rows[(d, seed)] for d in decoders for seed in seeds]
+
+
+if __name__ == "__main__":  # `python -m sbdlib.object_runs ...`: the command line lives in sbdlib.cli
+    from sbdlib.cli import objects_main
+
+    objects_main()

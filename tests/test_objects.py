@@ -1,0 +1,150 @@
+"""Multi-object scenes, the foreground ARI and the slot autoencoder (notebook 13)."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from sbdlib import metrics
+from sbdlib.data import Scenes
+from sbdlib.objects import SlotAutoencoder, composite
+
+
+def brute_force_ari(true: list[int], pred: list[int]) -> float:
+    """The ARI by its definition over pixel pairs, foreground only (slow, for small cases)."""
+    keep = [i for i, t in enumerate(true) if t > 0]
+    pairs = list(itertools.combinations(keep, 2))
+    same_true = [true[i] == true[j] for i, j in pairs]
+    same_pred = [pred[i] == pred[j] for i, j in pairs]
+    agree = sum(a and b for a, b in zip(same_true, same_pred))
+    expected = sum(same_true) * sum(same_pred) / len(pairs)
+    best = (sum(same_true) + sum(same_pred)) / 2
+    return 1.0 if best == expected else (agree - expected) / (best - expected)
+
+
+def test_ari_of_hand_made_cases():
+    """Perfect, permuted, all in one slot, background ignored."""
+    true = torch.tensor([[0, 0, 1, 1, 2, 2, 2, 3]])
+    assert metrics.foreground_ari(true, true).item() == pytest.approx(1.0)
+    permuted = torch.tensor([[5, 5, 2, 2, 0, 0, 0, 7]])  # other names, the same partition
+    assert metrics.foreground_ari(true, permuted).item() == pytest.approx(1.0)
+    one_slot = torch.zeros_like(true)
+    assert metrics.foreground_ari(true, one_slot).item() == pytest.approx(0.0)
+    background_differs = torch.tensor([[3, 4, 1, 1, 2, 2, 2, 3]])  # only background pixels changed
+    assert metrics.foreground_ari(true, background_differs).item() == pytest.approx(1.0)
+    assert math.isnan(metrics.foreground_ari(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.long)))
+
+
+def test_ari_of_random_labels_is_near_zero_and_matches_the_definition():
+    g = torch.Generator().manual_seed(0)
+    true = torch.randint(0, 4, (200, 64), generator=g)
+    pred = torch.randint(0, 5, (200, 64), generator=g)
+    ari = metrics.foreground_ari(true, pred)
+    assert ari.shape == (200,) and ari.dtype == torch.float64
+    assert abs(ari.mean().item()) < 0.02
+    for i in range(5):
+        assert ari[i].item() == pytest.approx(brute_force_ari(true[i].tolist(), pred[i].tolist()), abs=1e-12)
+    split = true.clone()
+    split[true == 1] = 9  # a partly wrong prediction: between chance and perfect
+    split[:, :8][true[:, :8] == 2] = 1
+    partial = metrics.foreground_ari(true, split)
+    assert 0.3 < partial.mean() < 1.0
+
+
+@pytest.mark.parametrize("bad, message", [
+    ((torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long)), r"\[N, P\]"),
+    ((torch.zeros(2, 3), torch.zeros(2, 3)), "integers"),
+    ((torch.zeros(2, 3, dtype=torch.long), -torch.ones(2, 3, dtype=torch.long)), ">= 0"),
+])
+def test_ari_rejects_bad_labels(bad, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.foreground_ari(*bad)
+
+
+def test_scenes_labels_match_the_images_and_the_depth_order():
+    scenes = Scenes(32, min_objects=2, max_objects=4)
+    images, labels, objects = scenes.sample(64, seed=3)
+    assert images.shape == (64, 3, 32, 32) and labels.shape == (64, 32 * 32) and objects.shape == (64, 4, 5)
+    counts = objects[..., 0].sum(1)
+    assert counts.min() >= 2 and counts.max() <= 4
+    background = (labels == 0).reshape(64, 32, 32)
+    assert (images.sum(1)[background] == 0).all() and (images.sum(1)[~background] > 0).all()
+    # A pixel shows the last object drawn over it: render one scene with two discs on the same centre.
+    two = torch.tensor([[[1.0, 0.5, 0.5, 0.3, 0.0], [1.0, 0.5, 0.5, 0.1, 0.5]]])
+    img, lab = scenes.render(two)
+    centre, ring = lab[0].reshape(32, 32)[16, 16], lab[0].reshape(32, 32)[16, 8]
+    assert (centre.item(), ring.item()) == (2, 1)
+    assert torch.allclose(img[0, :, 16, 16], torch.tensor([0.0, 1.0, 1.0]))  # hue 0.5: cyan
+    again = scenes.sample(64, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip((images, labels, objects), again))
+
+
+def test_scenes_stream_resumes_exactly_and_rejects_bad_input():
+    scenes = Scenes(16)
+    stream = scenes.stream(4, seed=1)
+    batches = [next(stream) for _ in range(3)]
+    assert torch.equal(next(scenes.stream(4, seed=1, skip=2)), batches[2])
+    with pytest.raises(ValueError, match="min_objects"):
+        Scenes(32, min_objects=3, max_objects=2)
+    with pytest.raises(ValueError, match="objects must be"):
+        scenes.render(torch.zeros(2, 5))
+
+
+def test_composite_mixes_slots_by_softmaxed_alphas():
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(2, 3, 4, 5, 5, generator=g)
+    image, masks, rgb = composite(out)
+    assert torch.allclose(masks.sum(1), torch.ones(2, 1, 5, 5))
+    expected = (torch.softmax(out[:, :, 3:], 1) * torch.sigmoid(out[:, :, :3])).sum(1)
+    assert torch.allclose(image, expected)
+
+
+@pytest.mark.parametrize("decoder", ["sbd", "deconv"])
+def test_slot_autoencoder_shapes_and_gradients(decoder):
+    torch.manual_seed(0)
+    model = SlotAutoencoder(decoder, num_slots=3, dim=16, width=8, image_size=16)
+    x = Scenes(16).sample(4, seed=0)[0]
+    out = model(x, torch.Generator().manual_seed(0))
+    assert out["recon"].shape == x.shape and out["masks"].shape == (4, 3, 1, 16, 16)
+    assert out["slots"].shape == (4, 3, 16) and torch.allclose(out["attn"].sum(1), torch.ones(4, 256))
+    ((out["recon"] - x) ** 2).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_train_objects_resumes_exactly_and_loads_safely(tmp_path):
+    """A run stopped at step 6 and resumed from its checkpoint ends with the weights of an unstopped one."""
+    from sbdlib import object_runs
+
+    settings = object_runs.OBJECT_SETTINGS["quick"]
+    whole, _ = object_runs.train_objects("sbd", 0, settings, path=tmp_path / "whole.pt")
+
+    def stop_at_6(step, total, values):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt, match="stopped at step 6 of 12"):
+        object_runs.train_objects("sbd", 0, settings, path=tmp_path / "resumed.pt", progress=stop_at_6)
+    assert object_runs.read_checkpoint(tmp_path / "resumed.pt")["step"] == 6
+    resumed, history = object_runs.train_objects("sbd", 0, settings, path=tmp_path / "resumed.pt")
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert history["finished"] and history["step"][-1] == settings.steps
+    model, loaded = object_runs.load_object_model(tmp_path / "whole.pt")
+    assert loaded["decoder"] == "sbd" and torch.equal(next(model.parameters()), next(whole.parameters()))
+    with pytest.raises(ValueError, match="other settings"):
+        object_runs.train_objects("deconv", 0, settings, path=tmp_path / "whole.pt")
+
+
+def test_run_objects_writes_one_row_per_run_and_rejects_bad_input(tmp_path, monkeypatch):
+    from sbdlib import object_runs
+
+    monkeypatch.setattr(object_runs, "REPO_DIR", tmp_path)
+    rows = object_runs.run_objects(["deconv"], [0], scale="quick")
+    table = object_runs.read_object_results(object_runs.results_path("quick", shipped=False))
+    assert len(rows) == len(table) == 1 and table[0]["decoder"] == "deconv" and 0 <= table[0]["steps"] <= 12
+    assert -1 <= table[0]["ari"] <= 1
+    with pytest.raises(ValueError, match="slot decoder"):
+        object_runs.run_objects(["coordconv"], [0], scale="quick")
+    with pytest.raises(ValueError, match="seed"):
+        object_runs.run_objects(["sbd"], [-1], scale="quick")
