@@ -116,9 +116,12 @@ def objects_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ship", action="store_true", help="write data/ (the shipped artefacts) instead of runs/")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cpu)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--budget", default="", choices=("", object_runs.LONG),
+                        help="'long': continue each seed's run to the scale's longer budget")
     args = parser.parse_args(argv)
     try:
         s = current_scale(args.scale)
+        object_runs.budget_settings(s.name, args.budget)
         seeds = parse_seeds(args.seeds)
         if args.threads is not None:
             check_int(args.threads, "--threads")
@@ -134,7 +137,7 @@ def objects_main(argv: list[str] | None = None) -> None:
 
     try:
         rows = object_runs.run_objects(args.decoders, seeds, scale=s, ship=args.ship, device=args.device,
-                                       progress=progress)
+                                       progress=progress, budget=args.budget)
     except KeyboardInterrupt as exc:
         sys.exit(f"stopped: {exc or 'interrupted'}")
     for row in rows:

@@ -39,6 +39,11 @@ NOISE_SEED_OFFSET = 1_000_003     # the slots' initial noise during training: it
 HISTORY_POINTS = 20               # loss and ARI recorded this many times over a run
 HISTORY_EVAL_SIZE = 256           # held-out scenes of the ARI recorded during training
 EXPERIMENT = "objects"            # the results table: data/results/objects_<scale>.csv
+OBJECT_SEEDS = {"quick": 2, "course": 5, "paper": 10}  # seeds per per-slot decoder at each scale
+# A second, longer budget at the course scale: the same runs continued (the learning-rate schedule
+# depends on the step only, so continuing a finished run is training it longer from the start).
+LONG_STEPS = {"quick": 24, "course": 5000}
+LONG = "long"
 
 
 @dataclass(frozen=True)
@@ -151,9 +156,9 @@ def evaluate_objects(model: SlotAutoencoder, scenes: Scenes, *, eval_size: int, 
             "mse": float(torch.cat(errors).mean())}
 
 
-def checkpoint_name(decoder: str, seed: int, scale_name: str) -> str:
-    """A run's file name: ``scenes_<decoder>_s<seed>_<scale>.pt``."""
-    return f"scenes_{decoder}_s{seed}_{scale_name}.pt"
+def checkpoint_name(decoder: str, seed: int, scale_name: str, budget: str = "") -> str:
+    """A run's file name: ``scenes_<decoder>[_<budget>]_s<seed>_<scale>.pt``."""
+    return f"scenes_{decoder}{'_' + budget if budget else ''}_s{seed}_{scale_name}.pt"
 
 
 def load_object_model(path: str | os.PathLike, device: str | torch.device = "cpu"
@@ -167,10 +172,19 @@ def load_object_model(path: str | os.PathLike, device: str | torch.device = "cpu
     return model.to(device), payload
 
 
+def _continues(payload: dict[str, Any], decoder: str, settings: ObjectSettings) -> bool:
+    """Whether a checkpoint is a shorter run of the same model and settings (which training can go on from)."""
+    same = {**payload.get("settings", {}), "steps": settings.steps} == settings.as_dict()
+    return same and payload.get("decoder") == decoder and int(payload["step"]) <= settings.steps
+
+
 def train_objects(decoder: str, seed: int, settings: ObjectSettings, *, path: str | os.PathLike | None = None,
-                  device: str | torch.device | None = None, progress: Callable[[int, int, dict], None] | None = None
-                  ) -> tuple[SlotAutoencoder, dict[str, Any]]:
+                  device: str | torch.device | None = None, progress: Callable[[int, int, dict], None] | None = None,
+                  start_from: str | os.PathLike | None = None) -> tuple[SlotAutoencoder, dict[str, Any]]:
     """Train one run (or resume it exactly from ``path``, or load it there if finished).
+
+    ``start_from``: where there is no ``path`` yet, a checkpoint of the same run trained for fewer
+    steps, which training continues (a longer budget of the same seeds).
 
     The data stream is seeded by ``seed``, the slots' initial noise by its own stream, the
     weights by ``torch.manual_seed(seed)``. With a ``path``, a checkpoint (weights, Adam,
@@ -189,10 +203,13 @@ def train_objects(decoder: str, seed: int, settings: ObjectSettings, *, path: st
     history: dict[str, Any] = {"step": [], "loss": [], "ari": [], "seconds": 0.0, "diverged": False,
                                "finished": False}
     start = 0
-    if path is not None and Path(path).exists():
-        payload = read_checkpoint(path)
-        if payload.get("settings") != settings.as_dict() or payload.get("decoder") != decoder:
-            raise ValueError(f"{path} holds a run of other settings or another decoder; pass another path or "
+    source = path if path is not None and Path(path).exists() else start_from
+    if source is not None and Path(source).exists():
+        payload = read_checkpoint(source)
+        if source == start_from and _continues(payload, decoder, settings) and not payload["history"]["diverged"]:
+            payload["history"]["finished"] = False  # a shorter run of the same model: go on from it
+        elif payload.get("settings") != settings.as_dict() or payload.get("decoder") != decoder:
+            raise ValueError(f"{source} holds a run of other settings or another decoder; pass another path or "
                              f"delete it to train afresh")
         model.load_state_dict(payload["state_dict"])
         history = payload["history"]
@@ -277,9 +294,10 @@ def results_path(scale_name: str, *, shipped: bool = True) -> Path:
     return REPO_DIR / ("data" if shipped else "runs") / "results" / f"{EXPERIMENT}_{scale_name}.csv"
 
 
-def checkpoint_path(decoder: str, seed: int, scale_name: str, *, shipped: bool = True) -> Path:
+def checkpoint_path(decoder: str, seed: int, scale_name: str, *, shipped: bool = True, budget: str = "") -> Path:
     """A run's checkpoint: ``data/checkpoints`` (shipped) or ``runs/checkpoints``."""
-    return REPO_DIR / ("data" if shipped else "runs") / "checkpoints" / checkpoint_name(decoder, seed, scale_name)
+    return (REPO_DIR / ("data" if shipped else "runs") / "checkpoints"
+            / checkpoint_name(decoder, seed, scale_name, budget))
 
 
 def read_object_results(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -287,12 +305,26 @@ def read_object_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     return read_table(path, OBJECT_COLUMNS, int_columns=OBJECT_INT_COLUMNS, text_columns=OBJECT_TEXT_COLUMNS)
 
 
+def budget_settings(scale_name: str, budget: str = "") -> ObjectSettings:
+    """The settings of a budget: the scale's, or (``"long"``) the same with :data:`LONG_STEPS` steps."""
+    settings = OBJECT_SETTINGS[scale_name]
+    if not budget:
+        return settings
+    if budget != LONG or scale_name not in LONG_STEPS:
+        raise ValueError(f"budget {budget!r} at scale {scale_name!r}: expected '' or {LONG!r} at "
+                         f"{' or '.join(LONG_STEPS)} scale")
+    return dataclasses.replace(settings, steps=LONG_STEPS[scale_name])
+
+
 def run_objects(decoders: Sequence[str], seeds: Sequence[int], *, scale: Scale | str | None = None,
                 ship: bool = False, device: str | torch.device | None = None,
-                progress: Callable[[int, int, dict], None] | None = None) -> list[dict[str, Any]]:
-    """Train (or load) and evaluate every decoder's seeds; rows merged into the objects table after each run."""
+                progress: Callable[[int, int, dict], None] | None = None, budget: str = "") -> list[dict[str, Any]]:
+    """Train (or load) and evaluate every decoder's seeds; rows merged into the objects table after each run.
+
+    ``budget="long"`` continues each seed's run of the scale's budget to :data:`LONG_STEPS` steps.
+    """
     s = current_scale(scale.name if isinstance(scale, Scale) else scale)
-    settings = object_settings(s)
+    settings = budget_settings(s.name, budget)
     for decoder in decoders:
         if decoder not in SLOT_DECODERS:
             raise ValueError(f"unknown slot decoder {decoder!r}; expected one of {SLOT_DECODERS}")
@@ -300,15 +332,50 @@ def run_objects(decoders: Sequence[str], seeds: Sequence[int], *, scale: Scale |
         check_seed(seed, "each seed")
     device = resolve_device(device or "cpu")
     out = results_path(s.name, shipped=ship)
-    rows = {(r["decoder"], r["seed"]): r for r in (read_object_results(out) if out.exists() else [])}
+    done = []
     for decoder in decoders:
         for seed in seeds:
-            model, history = train_objects(decoder, seed, settings, device=device, progress=progress,
-                                           path=checkpoint_path(decoder, seed, s.name, shipped=ship))
+            model, history = train_objects(
+                decoder, seed, settings, device=device, progress=progress,
+                path=checkpoint_path(decoder, seed, s.name, shipped=ship, budget=budget),
+                start_from=checkpoint_path(decoder, seed, s.name, shipped=ship) if budget else None)
             scores = evaluate_objects(model, scenes_for(settings), eval_size=settings.eval_size)
-            rows[(decoder, seed)] = result_row(decoder, seed, s.name, settings, history, scores, device)
-            write_table(sorted(rows.values(), key=lambda r: (r["decoder"], r["seed"])), out, OBJECT_COLUMNS)
-    return [rows[(d, seed)] for d in decoders for seed in seeds]
+            row = result_row(decoder, seed, s.name, settings, history, scores, device)
+            done.append(row)
+            # Merged into the table as it is now on disk: other decoders' runs may have written it meanwhile.
+            rows = {(r["decoder"], r["seed"], r["steps"]): r for r in (read_object_results(out) if out.exists() else [])}
+            rows[(decoder, seed, row["steps"])] = row
+            write_table(sorted(rows.values(), key=lambda r: (r["steps"], r["decoder"], r["seed"])), out,
+                        OBJECT_COLUMNS)
+    return done
+
+
+def shipped_or_run(scale: Scale | str | None = None, *, device: str | torch.device | None = None,
+                   progress: Callable[[int, int, dict], None] | None = None) -> list[dict[str, Any]]:
+    """The scale's shipped objects table if there is one, else its runs trained (or loaded) in ``runs/``."""
+    s = current_scale(scale.name if isinstance(scale, Scale) else scale)
+    shipped = results_path(s.name, shipped=True)
+    if shipped.exists():
+        return read_object_results(shipped)
+    rows = []
+    for budget in ("", LONG) if s.name in LONG_STEPS else ("",):
+        rows += run_objects(SLOT_DECODERS, range(OBJECT_SEEDS[s.name]), scale=s, device=device, progress=progress,
+                            budget=budget)
+    return rows
+
+
+def load_run(decoder: str, seed: int, scale: Scale | str | None = None, device: str | torch.device = "cpu",
+             budget: str = "") -> tuple[SlotAutoencoder, dict[str, Any]]:
+    """A trained run of the scale: the shipped checkpoint if there is one, else the one in ``runs/``."""
+    s = current_scale(scale.name if isinstance(scale, Scale) else scale)
+    path = checkpoint_path(decoder, seed, s.name, shipped=True, budget=budget)
+    if not path.exists():
+        path = checkpoint_path(decoder, seed, s.name, shipped=False, budget=budget)
+    if not path.exists():
+        long = f" --budget {budget}" if budget else ""
+        raise FileNotFoundError(f"no run {checkpoint_name(decoder, seed, s.name, budget)}: train it with "
+                                f"`python -m sbdlib.object_runs --scale {s.name} --decoders {decoder} --seeds {seed}{long}`")
+    return load_object_model(path, device)
 
 
 if __name__ == "__main__":  # `python -m sbdlib.object_runs ...`: the command line lives in sbdlib.cli

@@ -148,3 +148,27 @@ def test_run_objects_writes_one_row_per_run_and_rejects_bad_input(tmp_path, monk
         object_runs.run_objects(["coordconv"], [0], scale="quick")
     with pytest.raises(ValueError, match="seed"):
         object_runs.run_objects(["sbd"], [-1], scale="quick")
+
+
+def test_notebook_13_solutions_pass_their_checks(capsys):
+    """Each exercise of notebook 13: its folded solution, run through its checker, prints "correct"."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    from sbdlib import exercises
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "13_objects.ipynb", as_version=4)
+    pattern = re.compile(r"<details><summary>Solution</summary>\s*```python\n(.*?)```", re.S)
+    solved = 0
+    for i, cell in enumerate(nb.cells):
+        if "exercise" not in cell.metadata.get("tags", []):
+            continue
+        namespace = {"torch": torch}
+        exec(pattern.search(nb.cells[i + 2].source).group(1), namespace)
+        name = re.search(r"exercises\.(check_\w+)\((\w+)\)", nb.cells[i + 1].source)
+        getattr(exercises, name.group(1))(namespace[name.group(2)])
+        assert "correct:" in capsys.readouterr().out
+        solved += 1
+    assert solved >= 2
