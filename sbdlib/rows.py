@@ -12,7 +12,7 @@ from sbdlib.checkpoints import load_checkpoint
 from sbdlib.devices import default_device
 from sbdlib.history import History
 from sbdlib.metrics import metric_columns
-from sbdlib.models import VAE
+from sbdlib.models import VAE, model_key
 from sbdlib.paths import checkpoint_path
 from sbdlib.scales import Scale, scale as current_scale
 from sbdlib.specs import EXPERIMENTS, RunSpec
@@ -67,8 +67,8 @@ def row_spec(row: dict[str, Any]) -> RunSpec:
 
 
 def model_key_of(row: dict[str, Any]) -> str:
-    """``decoder`` or ``decoder/variant`` of a results row (for messages)."""
-    return f"{row['decoder']}/{row['variant']}" if row.get("variant") else str(row["decoder"])
+    """``decoder`` or ``decoder/variant`` of a results row (for messages; :func:`sbdlib.models.model_key`)."""
+    return model_key(str(row["decoder"]), row.get("variant") or "")
 
 
 def row_checkpoint(row: dict[str, Any], *, shipped: bool = True) -> Path:

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sbdlib.models import DECODERS, VAE, VARIANTS, variant_options
+from sbdlib.models import DECODERS, VAE, VARIANTS, model_color, model_key, model_label, variant_options
 from sbdlib.objectives import (FACTOR_VAE_BATCH_SIZE, FACTOR_VAE_DISC_LR, FACTOR_VAE_GAMMA, FACTOR_VAE_LR,
                                FactorVAE)
 from sbdlib.scales import Scale
@@ -87,8 +87,18 @@ class RunSpec:
 
     @property
     def model_key(self) -> str:
-        """The model in figures and summaries: the decoder, or ``decoder/variant`` (:func:`sbdlib.plots.model_key`)."""
-        return f"{self.decoder}/{self.variant}" if self.variant else self.decoder
+        """The model in figures and summaries: the decoder, or ``decoder/variant`` (:func:`sbdlib.models.model_key`)."""
+        return model_key(self.decoder, self.variant)
+
+    @property
+    def label(self) -> str:
+        """The model's display name in figures (:func:`sbdlib.models.model_label`)."""
+        return model_label(self.decoder, self.variant)
+
+    @property
+    def color(self) -> str:
+        """The model's colour in figures (:func:`sbdlib.models.model_color`)."""
+        return model_color(self.decoder, self.variant)
 
     @property
     def model_name(self) -> str:
