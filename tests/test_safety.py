@@ -124,7 +124,7 @@ def test_train_population_stops_the_cell(tmp_path, monkeypatch):
 CHILD = """
 import sys, time
 from pathlib import Path
-from sbdlib import cli, experiments
+from sbdlib import cli, experiments, runs
 sys.path.insert(0, {tests!r})
 from test_safety import SPEC, TINY
 
@@ -138,8 +138,8 @@ class Slow:
     def __getattr__(self, name):
         return getattr(self.ds, name)
 
-real = experiments.scaled_dataset
-experiments.scaled_dataset = lambda spec, s=None: Slow(real(spec, s))
+real = runs.scaled_dataset  # what train_population calls
+runs.scaled_dataset = lambda spec, s=None: Slow(real(spec, s))
 try:
     experiments.train_population(SPEC, [0], scale=TINY, retrain=True, progress="none", checkpoint_dir=Path({folder!r}),
                                  device="cpu")
