@@ -190,7 +190,7 @@ class _FactorSpace:
     def normalise(self, factors: Tensor, names: Sequence[str]) -> Tensor:
         """The factors called ``names``, each mapped affinely from its range onto [-1, 1].
 
-        What a decoder fed the true factors wants (``training.train_renderer``, notebook 02).
+        What a decoder fed the true factors wants (``renderer.train_renderer``, notebook 02).
 
         Args:
             factors: ``[N, K]`` factors in ``factor_names`` order, inside their ranges.

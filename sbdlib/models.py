@@ -554,6 +554,39 @@ def variant_options(variant: str, width: int) -> dict[str, Any]:
     return VARIANTS[variant].options(width)
 
 
+# --------------------------------------------------------------------------- a model's identity
+
+VARIANT_SEPARATOR = "/"  # model keys of ablation variants: "sbd/shuffled-coords"
+VARIANT_TINT = 0.45  # a variant's colour: its decoder's, mixed this far towards white
+
+
+def model_key(decoder: str, variant: str = "") -> str:
+    """A model's key in figures and summaries: its decoder (``"sbd"``), or ``decoder/variant`` for a variant."""
+    return f"{decoder}{VARIANT_SEPARATOR}{variant}" if variant else decoder
+
+
+def model_label(decoder: str, variant: str = "") -> str:
+    """A model's display name: its decoder's (``"Spatial Broadcast"``), and its variant's (``"..., depth-4"``)."""
+    label = DECODERS[decoder].label
+    return f"{label}, {VARIANTS[variant].label}" if variant else label
+
+
+def model_color(decoder: str, variant: str = "") -> str:
+    """A model's colour (``"#rrggbb"``): its decoder's, lightened for a variant, a member of its decoder's family."""
+    color = DECODERS[decoder].color
+    if not variant:
+        return color
+    rgb = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    return "#" + "".join(f"{round((c + VARIANT_TINT * (1.0 - c)) * 255):02x}" for c in rgb)
+
+
+# Every registered model by its key: {key: (decoder, variant)}, looked up, never parsed.
+MODELS: dict[str, tuple[str, str]] = {
+    **{model_key(name): (name, "") for name in DECODERS},
+    **{model_key(v.decoder, name): (v.decoder, name) for name, v in VARIANTS.items()},
+}
+
+
 # --------------------------------------------------------------------------- your own decoder
 
 PLAIN_TYPES = (bool, int, float, str, type(None))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from sbdlib.metrics import metric_columns
-from sbdlib.plots import label_of, model_key
+from sbdlib.models import model_key, model_label
 from sbdlib.results import digits_of, median_range, summarize
 
 PAPER_SPRITES_SETTING = "64 x 64, width 64, batch 16, 1.5e6 steps, 25 seeds"
@@ -39,8 +39,8 @@ class PaperRow:
 
     @property
     def key(self) -> str:
-        """The :func:`sbdlib.plots.model_key` of our runs of this model."""
-        return model_key({"decoder": self.decoder, "variant": self.variant})
+        """The key of our runs of this model (:func:`sbdlib.models.model_key`, as :func:`sbdlib.plots.model_key`)."""
+        return model_key(self.decoder, self.variant)
 
 
 def _t56(elbo: float, nll: float, kl: float, used: float, mig: float, fv: float) -> dict[str, float]:
@@ -86,7 +86,7 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], paper_rows: Sequence[Pap
             theirs = f"{paper.values[m]:.{digits_of(m)}f}" if m in paper.values else "-"
             ours = median_range(summaries[m][group], digits_of(m)) if seeds else "not trained"
             cells.append(f"{theirs} / {ours}")
-        lines.append("| " + " | ".join([paper.table, f"{label_of(paper.decoder)}, {paper.setting}", str(seeds),
+        lines.append("| " + " | ".join([paper.table, f"{model_label(paper.decoder)}, {paper.setting}", str(seeds),
                                         *cells]) + " |")
     return "\n".join(lines)
 

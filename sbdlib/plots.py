@@ -23,7 +23,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
-from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
@@ -33,13 +32,12 @@ from sbdlib.scales import DEFAULT_SCALE, scale
 from sbdlib.devices import module_device
 from sbdlib.metrics import (LATENT_USED_STD, affine_r2, choose_latents, grid_affine_r2, grid_posterior, metric_columns,
                             posterior)
-from sbdlib.models import DECODERS, VARIANTS
+from sbdlib.models import (DECODERS, MODELS, VARIANT_SEPARATOR, VARIANT_TINT, model_color,  # noqa: F401
+                           model_key as key_of_model, model_label)
 
 COLORS: dict[str, str] = {name: d.color for name, d in DECODERS.items()}  # from the one registry (sbdlib.models)
 LABELS: dict[str, str] = {name: d.label for name, d in DECODERS.items()}
 FALLBACK_COLOR = "#555555"
-VARIANT_SEPARATOR = "/"  # model keys of ablation variants: "sbd/shuffled-coords"
-VARIANT_TINT = 0.45  # a variant's colour: its decoder's, mixed this far towards white
 
 FIGURES_DIR = Path(__file__).resolve().parents[1] / "figures"  # shipped: written only by `make figures`
 READER_FIGURES_DIR = Path(__file__).resolve().parents[1] / "runs" / "figures"  # git-ignored: everyone else
@@ -112,21 +110,13 @@ def _finish(fig: Figure, save: str | None) -> Figure:
 
 def model_key(row: Mapping[str, Any]) -> str:
     """The model of a results row: its decoder (``"sbd"``), or ``decoder/variant`` for an ablation variant."""
-    variant = row.get("variant") or ""
-    return f"{row['decoder']}{VARIANT_SEPARATOR}{variant}" if variant else str(row["decoder"])
-
-
-def _models() -> dict[str, tuple[str, str]]:
-    """``{model key: (decoder, variant)}`` of every registered decoder and variant (sbdlib.models)."""
-    keys = {name: (name, "") for name in DECODERS}
-    keys.update({model_key({"decoder": v.decoder, "variant": name}): (v.decoder, name) for name, v in VARIANTS.items()})
-    return keys
+    return key_of_model(str(row["decoder"]), row.get("variant") or "")
 
 
 def decoder_name(key: str, vae: Any = None) -> str:
     """The decoder behind a model key: the registered model's, else ``vae.decoder_name``, else the key's first word."""
-    if key in _models():
-        return _models()[key][0]
+    if key in MODELS:
+        return MODELS[key][0]
     if isinstance(getattr(vae, "decoder_name", None), str):
         return vae.decoder_name
     for decoder in COLORS:  # free-form keys such as "sbd seed 3" or "deconv_best"
@@ -138,19 +128,16 @@ def decoder_name(key: str, vae: Any = None) -> str:
 def label_of(key: str, vae: Any = None) -> str:
     """Display name of a model key (``"sbd"`` -> ``"Spatial Broadcast"``, ``"sbd/shuffled-coords"`` ->
     ``"Spatial Broadcast, shuffled-coords"``; other keys unchanged)."""
-    decoder, variant = _models().get(key, (key, ""))
-    if variant:
-        return f"{LABELS[decoder]}, {VARIANTS[variant].label}"
+    if key in MODELS:
+        return model_label(*MODELS[key])  # one function names every registered model (sbdlib.models)
     return LABELS.get(key, key)
 
 
 def color_of(key: str, vae: Any = None) -> str:
     """Colour of a model key: its decoder's entry of :data:`COLORS` (lightened for a variant)."""
-    color = COLORS.get(decoder_name(key, vae), FALLBACK_COLOR)
-    if not _models().get(key, ("", ""))[1]:
-        return color
-    rgb = np.asarray(to_rgb(color))
-    return to_hex(rgb + VARIANT_TINT * (1.0 - rgb))
+    if key in MODELS:
+        return model_color(*MODELS[key])  # one function colours every registered model (sbdlib.models)
+    return COLORS.get(decoder_name(key, vae), FALLBACK_COLOR)
 
 
 @torch.no_grad()

@@ -33,179 +33,43 @@ seed, never the global RNG) and its own Adam.
   one member's overflow skips only that member's step (:class:`MemberScaler`).
 * **Checkpoints** (optional) are written atomically every ``checkpoint_every`` steps and at
   the end, one file per member in the single-model format; ``resume=True`` continues.
-* Progress: in a notebook one bar and one live figure (median and range over members of
-  NLL, KL, ELBO); in a script, text lines.
+* Progress (:mod:`sbdlib.progress`): in a notebook one bar and one live figure (median and
+  range over members of NLL, KL, ELBO); in a script, text lines.
+
+Where the parts live: the engines and the one training step they share in
+:mod:`sbdlib.engines` (:func:`train_step` below is its plain, readable form), the record of a
+run in :mod:`sbdlib.history`, the progress display in :mod:`sbdlib.progress`, and notebook 02's
+supervised rendering demo in :mod:`sbdlib.renderer`; this module checks the arguments, sets up
+the members and runs the loop.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
-import math
 import os
-import sys
 import tempfile
 import time
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import torch
 
-from sbdlib.checkpoints import (COMPACTED, describe_progress, is_finished, load_state, read_checkpoint,
-                                save_checkpoint)
+from sbdlib.checkpoints import COMPACTED, describe_progress, is_finished, load_state, read_checkpoint
 from sbdlib.checks import check_int, check_seed, seeded_generator
-from sbdlib.devices import Precision, choose_precision, configure_process, explain_mps_errors, resolve_device
+from sbdlib.devices import choose_precision, configure_process, explain_mps_errors, resolve_device
+from sbdlib.engines import (LOGGED, POPULATION_ENGINES, MemberScaler, _choose_engine, _Engine, _Member,  # noqa: F401
+                            _Sequential, _stacked_adam_, _Stacked)
+from sbdlib.history import History, images_per_second  # noqa: F401  (re-exported: notebooks import them from here)
 from sbdlib.models import VAE
 from sbdlib.objectives import BetaVAE, gaussian_kl
+from sbdlib.progress import PROGRESS_MODES, Progress, in_notebook  # noqa: F401
+from sbdlib.renderer import train_renderer  # noqa: F401  (notebook 02 imports it from here)
 from sbdlib.scales import PAPER_BATCH_SIZE, PAPER_LR
 
-LOGGED = ("loss", "nll", "kl", "elbo")
-PROGRESS_MODES = ("auto", "notebook", "text", "none")
-POPULATION_ENGINES = ("auto", "stacked", "sequential")
-PLOT_REDRAWS = 10  # live-figure redraws per run: each costs a matplotlib render (~0.3 s on a laptop)
 REPORTS_PER_RUN = 50  # default progress reports per run (log_every = steps // this)
 NOISE_SEED_STRIDE = 1_000_003  # a run's noise generator and data stream are seeded with seed * stride
 OOM_HEADROOM = 0.8  # fraction of free GPU memory a suggested population may fill
-
-
-@dataclass
-class History:
-    """Per-step training metrics (batch means, nats per image) and how the run ended."""
-
-    step: list[int] = field(default_factory=list)
-    metrics: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0
-    interrupted: bool = False
-    diverged: str | None = None
-    device: str = ""     # where it trained, e.g. "cpu" or "cuda:0"
-    precision: str = ""  # "fp32", "bf16" or "fp16" (sbdlib.devices.Precision.name)
-    engine: str = ""     # "sequential" or "stacked" (how its population ran)
-
-    def append(self, step: int, values: dict[str, float]) -> None:
-        """Record one step's scalars."""
-        self.step.append(step)
-        for k, v in values.items():
-            self.metrics.setdefault(k, []).append(float(v))
-
-    def __getitem__(self, key: str) -> list[float]:
-        """``history["nll"]``: the per-step values of one metric."""
-        return self.metrics[key]
-
-    def __len__(self) -> int:
-        return len(self.step)
-
-    def tail_mean(self, key: str, n: int = 100) -> float:
-        """Mean of the last ``n`` values of a metric (a smoothed final value)."""
-        values = self.metrics[key][-n:]
-        return sum(values) / len(values) if values else float("nan")
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain lists and numbers (checkpoint-safe)."""
-        return {"step": list(self.step), "metrics": {k: list(v) for k, v in self.metrics.items()},
-                "seconds": self.seconds, "interrupted": self.interrupted, "diverged": self.diverged,
-                "device": self.device, "precision": self.precision, "engine": self.engine}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "History":
-        """Inverse of :meth:`as_dict`."""
-        return cls(step=list(d["step"]), metrics={k: list(v) for k, v in d["metrics"].items()},
-                   seconds=float(d.get("seconds", 0.0)), interrupted=bool(d.get("interrupted", False)),
-                   diverged=d.get("diverged"), device=d.get("device", ""), precision=d.get("precision", ""),
-                   engine=d.get("engine", ""))
-
-
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (live plots), False in scripts and terminals."""
-    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-# ----------------------------------------------------------------------------- progress
-
-
-class _Progress:
-    """One bar and one live figure (median and range over members) in notebooks; text lines in scripts."""
-
-    def __init__(self, mode: str, total: int, start: int, log_every: int, title: str, decoder: str,
-                 setting: str = "") -> None:
-        self.mode = ("notebook" if in_notebook() else "text") if mode == "auto" else mode
-        self.log_every, self.total, self.title, self.decoder = log_every, total, title, decoder
-        self.setting = setting  # e.g. "cpu, fp32": shown beside the first report (the bar's name in notebooks)
-        self.last_step, self.last_time = start, time.perf_counter()
-        self.steps: list[int] = []
-        self.values: dict[str, list[list[float]]] = {k: [] for k in ("nll", "kl", "elbo")}
-        self.bar = self.figure = self.handle = None
-        self.reports = 0
-        if self.mode == "notebook":
-            from sbdlib.widgets import progress_bar  # its saved output reads as it ended
-
-            self.bar = progress_bar(total=total, initial=start, desc=f"{title} ({setting})" if setting else title)
-
-    def update(self, step: int, means: list[dict[str, float] | None]) -> None:
-        """Report each member's running means at ``step`` (``None`` for members that stopped)."""
-        now = time.perf_counter()
-        rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
-        self.last_step, self.last_time = step, now
-        alive = [m for m in means if m is not None]
-        if not alive:
-            return
-        self.steps.append(step)
-        for k in self.values:
-            self.values[k].append([m[k] if m is not None else math.nan for m in means])
-        med = {k: float(torch.tensor([m[k] for m in alive]).median()) for k in ("nll", "kl", "elbo")}
-        span = "" if len(means) == 1 else (f" (median of {len(alive)}/{len(means)} members, elbo "
-                                           f"{min(m['elbo'] for m in alive):.1f}..{max(m['elbo'] for m in alive):.1f})")
-        if self.mode == "notebook":
-            self.bar.update(step - self.bar.n)
-            self.bar.set_postfix(elbo=f"{med['elbo']:.1f}", steps_per_s=f"{rate:.1f}")
-            self.reports += 1
-            every = max(1, self.total // (self.log_every * PLOT_REDRAWS))
-            if self.reports % every == 0 or step >= self.total:
-                self._draw()
-        elif self.mode == "text":
-            first = f"  [{self.setting}]" if self.setting and not self.reports else ""
-            self.reports += 1
-            print(f"[{self.title}] step {step}/{self.total}  nll {med['nll']:.2f}  kl {med['kl']:.2f}  "
-                  f"elbo {med['elbo']:.2f}{span}  ({rate:.1f} steps/s){first}", flush=True)
-
-    def _draw(self) -> None:
-        """Redraw the live figure: per metric, the members' median and their min-max band."""
-        import matplotlib.pyplot as plt
-        import numpy as np
-        from IPython.display import display
-
-        from sbdlib.plots import color_of, label_of
-
-        if self.figure is None:
-            self.figure, _ = plt.subplots(1, 3, figsize=(12, 3))
-            plt.close(self.figure)  # shown through the display handle only
-        color = color_of(self.decoder)
-        for ax, key in zip(self.figure.axes, ("nll", "kl", "elbo")):
-            ax.clear()
-            v = np.asarray(self.values[key], dtype=float)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns of stopped members
-                ax.plot(self.steps, np.nanmedian(v, 1), color=color, label=f"{label_of(self.decoder)} median")
-                if v.shape[1] > 1:
-                    ax.fill_between(self.steps, np.nanmin(v, 1), np.nanmax(v, 1), color=color, alpha=0.25,
-                                    label=f"range over {v.shape[1]} members")
-            ax.set_title(key.upper() if key != "elbo" else "negative ELBO")
-            ax.set_xlabel("step")
-            ax.set_ylabel("nats per image")
-        self.figure.axes[0].legend(fontsize=8)
-        self.figure.suptitle(self.title)
-        self.figure.tight_layout()
-        if self.handle is None:
-            self.handle = display(self.figure, display_id=True)
-        else:
-            self.handle.update(self.figure)
-
-    def close(self) -> None:
-        """Finish the bar."""
-        if self.bar is not None:
-            self.bar.close()
 
 
 # ----------------------------------------------------------------------------- members
@@ -224,22 +88,6 @@ def _stream(dataset, batch_size: int, seed: int, device: torch.device, channels_
         yield x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-@dataclass
-class _Member:
-    """One run of a population: its model, objective, optimiser, data, noise and record."""
-
-    vae: VAE
-    seed: int
-    objective: Any
-    checkpoint: Path | None
-    history: History = field(default_factory=History)
-    start: int = 0
-    optimizer: torch.optim.Optimizer | None = None
-    generator: torch.Generator | None = None
-    batches: Iterator[torch.Tensor] | None = None
-    stopped: bool = False
-    saved_optimizer: dict | None = None  # a stopped member's optimiser state, as saved
-    generator_state: torch.Tensor | None = None  # a resumed run's noise generator, where it stopped
 
 
 def _objectives(objective, count: int) -> list[Any]:
@@ -377,419 +225,6 @@ def _out_of_memory(vaes: Sequence[VAE], batch_size: int, device: torch.device) -
                         f"would fit; train fewer at once (run_seeds(max_population={max(fit, 1)})) or a smaller batch")
 
 
-# ----------------------------------------------------------------------------- fp16 loss scaling
-
-
-class MemberScaler:
-    """Dynamic fp16 loss scaling with one scale per member: ``torch.amp.GradScaler``'s rule, member by member.
-
-    A member whose gradients hold an inf or NaN skips its update and halves its scale; the
-    others step as usual, and a scale doubles after ``GROWTH_INTERVAL`` clean steps in a row.
-    The sequential engine gives each member its own ``torch.amp.GradScaler``; the stacked
-    engine, whose members share tensors ``[S, ...]``, uses this class on the stack. Scales are
-    not checkpointed: a resumed fp16 run calibrates them afresh (halving on each overflow, as at the start).
-    """
-
-    INIT_SCALE, GROWTH, BACKOFF, GROWTH_INTERVAL = 2.0**16, 2.0, 0.5, 2000  # GradScaler's defaults
-
-    def __init__(self, count: int, device: torch.device) -> None:
-        self.scale = torch.full((count,), self.INIT_SCALE, device=device)
-        self.clean_steps = torch.zeros(count, dtype=torch.int64, device=device)
-
-    def unscale_(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Divide each member's slice of ``grads`` (``[S, ...]``) by its scale; returns ``[S]``: non-finite found."""
-        found = torch.zeros_like(self.scale, dtype=torch.bool)
-        for g in grads:
-            g.mul_((1.0 / self.scale).view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
-            found |= ~torch.isfinite(g).flatten(1).all(1)
-        return found
-
-    def update(self, found: torch.Tensor) -> None:
-        """Halve the scales of members that overflowed; double those clean for ``GROWTH_INTERVAL`` steps."""
-        self.clean_steps = torch.where(found, 0, self.clean_steps + 1)
-        grow = self.clean_steps >= self.GROWTH_INTERVAL
-        self.scale = torch.where(found, self.scale * self.BACKOFF, torch.where(grow, self.scale * self.GROWTH, self.scale))
-        self.clean_steps = torch.where(grow, 0, self.clean_steps)
-
-
-def _stacked_adam_(params: dict[str, torch.Tensor], optimizer: torch.optim.Adam, skip: torch.Tensor) -> None:
-    """One Adam step of the stacked members except those in ``skip`` (``[S]``), with a step count per member.
-
-    torch's Adam keeps one step count per tensor, shared by the stacked members; a member that
-    skips (fp16 overflow) must not advance its count, or its next bias correction is wrong.
-    The arithmetic is torch's (``torch.optim.Adam``, no weight decay, no amsgrad).
-    """
-    (beta1, beta2), eps, lr = optimizer.defaults["betas"], optimizer.defaults["eps"], optimizer.defaults["lr"]
-    with torch.no_grad():
-        for p in params.values():
-            state = optimizer.state[p]
-            if not state:
-                state.update(step=torch.zeros(p.shape[0], device=p.device), exp_avg=torch.zeros_like(p),
-                             exp_avg_sq=torch.zeros_like(p))
-            keep = (~skip).view(-1, *([1] * (p.dim() - 1)))
-            step = state["step"] = state["step"] + (~skip).to(state["step"].dtype)
-            g = torch.where(keep, p.grad, 0.0)
-            state["exp_avg"] = torch.where(keep, state["exp_avg"] * beta1 + g * (1 - beta1), state["exp_avg"])
-            state["exp_avg_sq"] = torch.where(keep, state["exp_avg_sq"] * beta2 + g * g * (1 - beta2),
-                                              state["exp_avg_sq"])
-            shape = (-1, *([1] * (p.dim() - 1)))
-            step_size = (lr / (1 - beta1 ** step)).view(shape)
-            denom = state["exp_avg_sq"].sqrt() / (1 - beta2 ** step).sqrt().view(shape) + eps
-            p.sub_(torch.where(keep, step_size * state["exp_avg"] / denom, 0.0))
-
-
-# ----------------------------------------------------------------------------- engines
-
-
-class _Engine:
-    """What both engines share: members, the on-device record of steps, divergence and checkpoints.
-
-    Each step's batch means are kept on the device as ``[S]`` tensors (one entry per member)
-    and read back in one transfer by :meth:`read_back`. ``latched[i]`` stays True while every
-    loss of member ``i`` has been finite; the last good weights are copied on the device
-    under that mask, so finding a divergence late (:meth:`check`) still restores the right ones.
-    """
-
-    def __init__(self, members: list[_Member], device: torch.device, precision: Precision, lr: float,
-                 batch_size: int, dataset) -> None:
-        self.members, self.device, self.precision, self.lr = members, device, precision, lr
-        self.batch_size, self.dataset = batch_size, dataset
-        self.pending: list[tuple[int, dict[str, torch.Tensor], list[bool]]] = []  # steps not yet read back
-        self.latched = torch.ones(len(members), dtype=torch.bool, device=device)
-        self.diverged_at: list[int | None] = [None] * len(members)
-        self.updating = False
-        self.t0 = time.perf_counter()
-        self.steps = 0  # the run's target step count, recorded in every checkpoint (set by train_many)
-        self.base_seconds = [m.history.seconds for m in members]  # a resumed run's earlier training time
-
-    def autocast(self):
-        """The run's autocast context (a no-op in fp32)."""
-        dtype = self.precision.autocast
-        return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
-
-    def active(self, step: int) -> list[bool]:
-        """Which members take part in ``step`` (not stopped, and past their resumed start)."""
-        return [not m.stopped and step >= m.start for m in self.members]
-
-    def check(self, step: int, current: dict[str, torch.Tensor] | None = None,
-              active: list[bool] | None = None, only: Sequence[int] | None = None) -> list[int]:
-        """Stop every member whose loss was not finite at some step up to ``step`` (one host sync).
-
-        ``current``/``active``: the values of ``step`` itself, not yet in :attr:`pending`;
-        ``only``: check just these members.
-        """
-        flags = (~self.latched).tolist()
-        bad = [i for i in (range(len(flags)) if only is None else only) if flags[i] and not self.members[i].stopped]
-        if not bad:
-            return []
-        records = self.pending + ([(step, current, active)] if current is not None else [])
-        losses = torch.stack([v["loss"] for _, v, _ in records]).cpu()
-        for i in bad:
-            t = next(t for t, (_, _, act) in enumerate(records) if act[i] and not math.isfinite(float(losses[t, i])))
-            self.stop(i, records[t][0], float(losses[t, i]), delayed=records[t][0] < step)
-        return bad
-
-    def read_back(self) -> None:
-        """Move the pending steps' values into the members' histories."""
-        for step, values, active in self.pending:
-            columns = {k: v.cpu().tolist() for k, v in values.items()}
-            for i, member in enumerate(self.members):
-                if active[i] and (self.diverged_at[i] is None or step < self.diverged_at[i]):
-                    member.history.append(step + 1, {k: c[i] for k, c in columns.items()})
-        self.pending = []
-
-    def stop(self, i: int, step: int, loss: float, delayed: bool) -> None:
-        """Member ``i`` diverged at ``step``: back to its last good weights, recorded, saved."""
-        member = self.members[i]
-        self.diverged_at[i] = step
-        self.read_back()
-        self.restore(i)
-        member.stopped = True
-        member.history.diverged = (f"loss became {loss} at step {step}; training stopped and the weights of the "
-                                   f"last finite step were restored")
-        warnings.warn(f"seed {member.seed}: {member.history.diverged}", RuntimeWarning, stacklevel=5)
-        # Found later than the step itself (CUDA), the optimiser saw non-finite gradients: start it afresh.
-        member.saved_optimizer = self.optimizer_state(i, fresh=delayed)
-        self.save(i)
-
-    def save(self, i: int) -> None:
-        """Write member ``i``'s checkpoint (atomically) in the single-model format."""
-        member = self.members[i]
-        member.history.seconds = self.base_seconds[i] + time.perf_counter() - self.t0
-        if member.checkpoint is None:
-            return
-        self.sync_weights(i)
-        optimizer = member.saved_optimizer if member.stopped else self.optimizer_state(i)
-        objective = member.objective.state_dict() if hasattr(member.objective, "state_dict") else {}
-        step = self.held_step(i)
-        save_checkpoint(member.checkpoint, member.vae, optimizer=optimizer, history=member.history.as_dict(),
-                        generator=member.generator.get_state(), step=step, target_steps=self.steps,
-                        finished=bool(member.history.diverged) or step >= self.steps, seed=member.seed,
-                        batch_size=self.batch_size, lr=self.lr, objective=objective,
-                        dataset=self.dataset.config() if hasattr(self.dataset, "config") else None)
-
-    def held_step(self, i: int) -> int:
-        """The steps member ``i`` has completed (what its checkpoint holds)."""
-        member = self.members[i]
-        return member.history.step[-1] if member.history.step else member.start
-
-    def window_means(self, log_every: int) -> list[dict[str, float] | None]:
-        """Each member's mean of its last ``log_every`` logged steps (None for stopped members)."""
-        return [None if m.stopped or not m.history.step else {k: m.history.tail_mean(k, log_every) for k in LOGGED}
-                for m in self.members]
-
-    def interrupted(self, step: int) -> None:
-        """Ctrl-C half-way through an update: every member back to the start of ``step``, which is dropped."""
-        if self.updating:
-            for i, member in enumerate(self.members):
-                if not member.stopped and step >= member.start:
-                    self.restore(i, freeze=False)
-            self.pending = [p for p in self.pending if p[0] < step]
-            self.updating = False
-
-    # Engine-specific: step, restore, optimizer_state, sync_weights, finish.
-
-
-def _stack_records(records: list[dict[str, torch.Tensor] | None], device: torch.device) -> dict[str, torch.Tensor]:
-    """Per-member 0-d values -> one ``[S]`` tensor per key (NaN for members that sat the step out)."""
-    keys = dict.fromkeys(k for r in records if r is not None for k in r)
-    nan = torch.tensor(math.nan, device=device)
-    return {k: torch.stack([r.get(k, nan) if r is not None else nan for r in records]) for k in keys}
-
-
-class _Sequential(_Engine):
-    """Each member steps in turn with its own Adam (CPU default; stateful objectives such as FactorVAE)."""
-
-    def __init__(self, members, device, precision, lr, batch_size, dataset, optimizer_states, compile_model) -> None:
-        super().__init__(members, device, precision, lr, batch_size, dataset)
-        self.good: list[list[torch.Tensor]] = []
-        self.models = []
-        for m, state in zip(members, optimizer_states):
-            m.optimizer = torch.optim.Adam(m.vae.parameters(), lr=lr)
-            if state is not None:
-                m.optimizer.load_state_dict(state)
-            self.good.append([p.detach().clone() for p in m.vae.parameters()])
-            self.models.append(torch.compile(m.vae) if compile_model else m.vae)
-        fp16 = precision.autocast == torch.float16  # one GradScaler per member: an overflow skips only its step
-        self.scalers = [torch.amp.GradScaler(device.type) if fp16 else None for _ in members]
-        self.records: list[dict[str, torch.Tensor] | None] | None = None  # the step under way, member by member
-        self.done: list[bool] = []  # which members have applied the step under way
-        self.updating_member = -1
-
-    def step(self, step: int, check: bool) -> None:
-        """One optimiser step of every active member, one after another (one member's activations at a time)."""
-        active = self.active(step)
-        records: list[dict[str, torch.Tensor] | None] = [None] * len(self.members)
-        self.records, self.done = records, [False] * len(self.members)
-        for i in (i for i, a in enumerate(active) if a):
-            m = self.members[i]
-            x = next(m.batches)
-            with self.autocast():
-                if getattr(m.objective, "stackable", False):
-                    noise = torch.randn((x.shape[0], m.vae.latent_dim), generator=m.generator, device=self.device)
-                    terms = m.objective(self.models[i], x, noise=noise)
-                else:
-                    terms = m.objective(m.vae, x, generator=m.generator)
-            ok = torch.isfinite(terms["loss"].detach()) & self.latched[i]
-            with torch.no_grad():  # keep the weights that gave this finite loss
-                for g, p in zip(self.good[i], m.vae.parameters()):
-                    g.copy_(torch.where(ok, p, g))
-            self.latched[i] = ok
-            records[i] = {k: v.detach().float() for k, v in terms.items() if v.dim() == 0}
-            if check and self.check(step, _stack_records(records, self.device), active, only=[i]):
-                records[i] = None
-                continue
-            self.updating, self.updating_member = True, i
-            m.optimizer.zero_grad(set_to_none=True)
-            scaler = self.scalers[i]
-            if scaler is None:
-                terms["loss"].backward()
-                m.optimizer.step()
-            else:
-                scaler.scale(terms["loss"]).backward()
-                scaler.step(m.optimizer)  # skipped when this member's gradients overflowed
-                scaler.update()
-            self.done[i] = True
-            self.updating = False
-            extra = m.objective.after_step()
-            records[i].update({k: v.detach().float() for k, v in extra.items()})
-        if any(r is not None for r in records):
-            self.pending.append((step, _stack_records(records, self.device), active))
-        self.records = None
-
-    def interrupted(self, step: int) -> None:
-        """Ctrl-C part-way through ``step``: members that applied it keep it, recorded; the one updating goes back."""
-        if self.updating:
-            self.restore(self.updating_member)
-            self.updating = False
-        if self.records is not None:
-            if any(self.done):
-                kept = [r if d else None for r, d in zip(self.records, self.done)]
-                self.pending.append((step, _stack_records(kept, self.device), list(self.done)))
-            self.records = None
-
-    def restore(self, i: int, freeze: bool = True) -> None:
-        """Member ``i``'s weights back to the last that gave a finite loss."""
-        with torch.no_grad():
-            torch._foreach_copy_(list(self.members[i].vae.parameters()), self.good[i])
-
-    def optimizer_state(self, i: int, fresh: bool = False) -> dict:
-        """Member ``i``'s Adam state (``fresh``: as if new, for a member whose moments saw NaNs)."""
-        if fresh:
-            return torch.optim.Adam(self.members[i].vae.parameters(), lr=self.lr).state_dict()
-        return self.members[i].optimizer.state_dict()
-
-    def sync_weights(self, i: int) -> None:
-        """The members' own modules hold their weights already."""
-
-    def finish(self) -> None:
-        """Nothing to write back."""
-
-
-class _Stacked(_Engine):
-    """All members as one computation: stacked weights, ``vmap``-ed loss, one Adam over the stack."""
-
-    def __init__(self, members, device, precision, lr, batch_size, dataset, optimizer_states, compile_model) -> None:
-        super().__init__(members, device, precision, lr, batch_size, dataset)
-        self.template = copy.deepcopy(members[0].vae).to(device)  # convolutions.choose_impl: plain ops under vmap
-        self.names = [n for n, _ in self.template.named_parameters()]
-        own = [dict(m.vae.named_parameters()) for m in members]
-        self.params = {n: torch.stack([o[n].detach() for o in own]).requires_grad_() for n in self.names}
-        self.buffers = dict(self.template.named_buffers())
-        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=lr, fused=device.type == "cuda")
-        self.scaler = MemberScaler(len(members), device) if precision.autocast == torch.float16 else None
-        if any(s is not None for s in optimizer_states):
-            self._load_optimizer(optimizer_states)
-        self.good = {n: p.detach().clone() for n, p in self.params.items()}
-        self.frozen = torch.zeros(len(members), dtype=torch.bool, device=device)
-
-        def member_terms(params, x, noise):
-            return torch.func.functional_call(self.template, (params, self.buffers), (x,), {"noise": noise})
-
-        self.terms = torch.vmap(member_terms)
-        if compile_model:
-            self.terms = torch.compile(self.terms)
-
-    def _load_optimizer(self, states: list[dict | None]) -> None:
-        """Stack the members' resumed Adam states into the population's."""
-        if any(s is None for s in states):
-            raise ValueError("some members have checkpoints to resume and others not; resume all or none")
-        for j, n in enumerate(self.names):
-            per = [s["state"].get(j) for s in states]
-            if any(p is None for p in per):
-                continue
-            step_device = self.device if self.optimizer.defaults.get("fused") else "cpu"
-            steps = (torch.stack([p["step"].detach().float().reshape(()) for p in per]).to(self.device)
-                     if self.scaler is not None else per[0]["step"].detach().clone().float().to(step_device))
-            self.optimizer.state[self.params[n]] = {
-                "step": steps,  # fp16: one count per member (_stacked_adam_)
-                "exp_avg": torch.stack([p["exp_avg"] for p in per]).to(self.device),
-                "exp_avg_sq": torch.stack([p["exp_avg_sq"] for p in per]).to(self.device),
-            }
-
-    @staticmethod
-    def _view(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """A member mask ``[S]`` shaped to broadcast against a stacked tensor ``[S, ...]``."""
-        return mask.view(-1, *([1] * (like.dim() - 1)))
-
-    def step(self, step: int, check: bool) -> None:
-        """One optimiser step of the whole population as one computation."""
-        x = torch.stack([next(m.batches) for m in self.members])
-        noise = torch.stack([torch.randn((self.batch_size, m.vae.latent_dim), generator=m.generator, device=self.device)
-                             for m in self.members])
-        active = self.active(step)
-        with self.autocast():
-            terms = self.terms(self.params, x, noise)
-        ok = torch.isfinite(terms["loss"].detach()) & self.latched
-        with torch.no_grad():
-            for n, p in self.params.items():
-                self.good[n].copy_(torch.where(self._view(ok, p), p, self.good[n]))
-        self.latched = ok
-        current = {k: v.detach().float() for k, v in terms.items() if v.dim() == 1}
-        if check:
-            self.check(step, current, active)
-        self.updating = True
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is None:
-            terms["loss"].sum().backward()
-            self.optimizer.step()
-        else:  # each member's loss scaled by its own scale; a member whose gradients overflow skips its step
-            (terms["loss"].float() * self.scaler.scale).sum().backward()
-            self.scaled_step()
-        if any(m.stopped for m in self.members):
-            with torch.no_grad():  # stopped members keep their last good weights
-                for n, p in self.params.items():
-                    p.copy_(torch.where(self._view(self.frozen, p), self.good[n], p))
-        self.pending.append((step, current, active))  # recorded before the flag drops: no unrecorded update
-        self.updating = False
-
-    def scaled_step(self) -> None:
-        """fp16: unscale each member's gradients, step the members without overflow, update the scales."""
-        found = self.scaler.unscale_([p.grad for p in self.params.values()])
-        _stacked_adam_(self.params, self.optimizer, found)
-        self.scaler.update(found)
-
-    def restore(self, i: int, freeze: bool = True) -> None:
-        """Member ``i`` back to its last good weights.
-
-        ``freeze`` (a diverged member, found mid-step): its own module gets the good weights now
-        and its slice of the stack is reset after every step from then on (changing the stack
-        in place before the backward pass would break autograd). Otherwise (Ctrl-C between
-        steps) the slice itself is reset.
-        """
-        with torch.no_grad():
-            if freeze:
-                self.frozen[i] = True
-                for n, p in self.members[i].vae.named_parameters():
-                    p.copy_(self.good[n][i])
-            else:
-                for n, p in self.params.items():
-                    p[i].copy_(self.good[n][i])
-
-    def optimizer_state(self, i: int, fresh: bool = False) -> dict:
-        """Member ``i``'s slice of the population's Adam, as a single model's Adam state."""
-        state = torch.optim.Adam(self.members[i].vae.parameters(), lr=self.lr).state_dict()
-        if fresh:
-            return state
-        for j, n in enumerate(self.names):
-            s = self.optimizer.state.get(self.params[n])
-            if s:
-                step = s["step"][i] if s["step"].dim() == 1 else s["step"]  # fp16: a count per member
-                state["state"][j] = {"step": step.detach().clone().cpu(),
-                                     "exp_avg": s["exp_avg"][i].detach().clone(),
-                                     "exp_avg_sq": s["exp_avg_sq"][i].detach().clone()}
-        return state
-
-    def sync_weights(self, i: int) -> None:
-        """Copy member ``i``'s slice into its own module (a stopped member's module is final already)."""
-        if self.members[i].stopped:
-            return
-        with torch.no_grad():
-            for n, p in self.members[i].vae.named_parameters():
-                p.copy_(self.params[n][i])
-
-    def finish(self) -> None:
-        """Write every member's weights back into its module."""
-        for i in range(len(self.members)):
-            self.sync_weights(i)
-
-
-def _choose_engine(population: str, device: torch.device, objectives: list, members: list[_Member]) -> str:
-    """``"stacked"`` or ``"sequential"`` (see the module docstring); explicit choices are checked."""
-    stackable = all(getattr(o, "stackable", False) for o in objectives)
-    same_start = len({m.start for m in members}) == 1
-    if population == "stacked":
-        if not stackable:
-            raise ValueError(f"{type(objectives[0]).__name__} cannot run stacked (per-member state); "
-                             f"use population='sequential' or 'auto'")
-        if not same_start:
-            raise ValueError(f"stacked populations resume from one step; the checkpoints are at steps "
-                             f"{sorted({m.start for m in members})}; use population='sequential'")
-        return "stacked"
-    if population == "sequential":
-        return "sequential"
-    return "stacked" if device.type == "cuda" and stackable and same_start and len(members) > 1 else "sequential"
-
 
 # ----------------------------------------------------------------------------- public API
 
@@ -883,7 +318,7 @@ def train_many(
     decoder = vaes[0].decoder_name
     title = title or (decoder if len(vaes) == 1 else f"{decoder} x {len(vaes)} ({engine_name})")
     start = min(m.start for m in members)
-    bar = _Progress(progress, steps, start, log_every, title, decoder, f"{device}, {precision.name}")
+    bar = Progress(progress, steps, start, log_every, title, decoder, f"{device}, {precision.name}")
     engine.t0, engine.steps = time.perf_counter(), steps
     step, stopped_by_user = start, False
     try:
@@ -987,50 +422,3 @@ def train_step(vae: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta
     optimizer.step()
     return {"loss": loss.item(), "nll": nll.mean().item(), "kl": kl.mean().item()}
 
-
-def images_per_second(history: History, batch_size: int) -> float:
-    """Training throughput of a finished run."""
-    return len(history) * batch_size / history.seconds if history.seconds > 0 else math.nan
-
-
-def train_renderer(
-    decoder: torch.nn.Module,
-    dataset,
-    factor_names: tuple[str, ...] = ("x", "y"),
-    *,
-    steps: int,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    seed: int = 0,
-) -> list[float]:
-    """Supervised rendering: teach a decoder to draw the image of given factor values.
-
-    No encoder, no KL: the decoder's input is the true factors, rescaled to [-1, 1], and the
-    loss is the squared error to the rendered image. Notebook 02 uses it to show how easily
-    each decoder learns to put an object at (x, y).
-
-    Args:
-        decoder: Maps ``[B, len(factor_names)]`` -> ``[B, C, H, W]``.
-        dataset: A procedural dataset (``sample_factors``, ``render``, ``factor_ranges``).
-        factor_names: The factors fed to the decoder.
-        steps: Optimiser steps.
-        batch_size: Images per step.
-        lr: Adam learning rate.
-        seed: Fixes the factors drawn.
-
-    Returns:
-        The per-step mean squared error per pixel.
-    """
-    generator = seeded_generator(seed)
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        factors = dataset.sample_factors(batch_size, generator)
-        target = dataset.render(factors)
-        code = dataset.normalise(factors, factor_names)
-        loss = ((decoder(code) - target) ** 2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    return losses

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sbdlib import cli, distributed, experiments
+from sbdlib import cli, distributed, experiments, paths
 from sbdlib.checkpoints import read_checkpoint
 from sbdlib.results import read_results
 from sbdlib.scales import scale
@@ -67,12 +67,12 @@ def worker_pids(task_name: str) -> list[int]:
 
 def test_ray_sweep_equals_the_local_run_and_a_rerun_skips_finished_work(ray_session, one_thread, tmp_path,
                                                                         monkeypatch):
-    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "local")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "local")
     local = experiments.run_experiment("circles-xy", [0, 1], scale=QUICK, progress="none",
                                        storage=tmp_path / "local-checkpoints")
     local_table = read_results(experiments.results_path("circles-xy", QUICK, shipped=False))
 
-    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "ray")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "ray")
     store = tmp_path / "ray-checkpoints"  # a URL: each task downloads, trains locally and uploads
     ray_rows = distributed.run_experiment_on_ray("circles-xy", [0, 1], scale=QUICK, storage=f"file://{store}",
                                                  progress="none")
@@ -96,7 +96,7 @@ def test_a_killed_task_is_retried_and_resumes_from_its_checkpoint(ray_session, o
                                                                  capsys):
     longer = dataclasses.replace(QUICK, steps=200)  # checkpoints every 20 steps: time to kill it mid-run
     spec = experiments.RunSpec("sbd")
-    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     store = tmp_path / "checkpoints"
     checkpoint = store / experiments.checkpoint_name(spec, 0, longer)
     outcome = {}
@@ -199,7 +199,7 @@ def test_unreachable_address_fails_in_seconds_before_any_task(capsys, tmp_path):
 
 
 def test_unwritable_storage_and_unknown_names_fail_before_any_training(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     message = run_main(capsys, "circles-xy", "--scale", "quick", "--storage", str(blocker / "checkpoints"))

@@ -10,7 +10,7 @@ from sbdlib import training
 from sbdlib.data import Circles
 from sbdlib.devices import Precision
 from sbdlib.models import VAE
-from sbdlib.training import MemberScaler, _stacked_adam_, _Stacked, train_many
+from sbdlib.training import MemberScaler, _stacked_adam_, train_many
 
 DATA = Circles("xy", image_size=16)
 LR = 1e-2
@@ -28,10 +28,10 @@ def test_member_scaler_unscales_and_backs_off_per_member():
     found = scaler.unscale_([g])
     assert found.tolist() == [False, True] and g[0].tolist() == [2.0, 4.0]
     scaler.update(found)
-    assert scaler.scale.tolist() == [MemberScaler.INIT_SCALE, MemberScaler.INIT_SCALE / 2]
+    assert scaler.scales.tolist() == [MemberScaler.INIT_SCALE, MemberScaler.INIT_SCALE / 2]
     scaler.clean_steps[0] = MemberScaler.GROWTH_INTERVAL - 1
     scaler.update(torch.tensor([False, False]))
-    assert scaler.scale.tolist() == [MemberScaler.INIT_SCALE * 2, MemberScaler.INIT_SCALE / 2]
+    assert scaler.scales.tolist() == [MemberScaler.INIT_SCALE * 2, MemberScaler.INIT_SCALE / 2]
 
 
 def test_an_overflow_in_member_1_skips_only_member_1():
@@ -39,14 +39,16 @@ def test_an_overflow_in_member_1_skips_only_member_1():
     engine = types.SimpleNamespace(params=params, optimizer=adam, scaler=MemberScaler(2, torch.device("cpu")))
     w = params["w"]
     w.grad = torch.tensor([[1.0, -1.0, 1.0], [math.inf, 1.0, 1.0]]) * MemberScaler.INIT_SCALE
-    _Stacked.scaled_step(engine)
+    engine.scaler.step(engine.optimizer)
+    engine.scaler.update()
     assert torch.allclose(w[0], torch.tensor([1 - LR, 1 + LR, 1 - LR]))  # Adam's first step: lr per element
     assert w[1].tolist() == [1.0, 1.0, 1.0]  # skipped
     assert adam.state[w]["step"].tolist() == [1.0, 0.0]  # its own step count did not advance
-    assert engine.scaler.scale.tolist() == [MemberScaler.INIT_SCALE, MemberScaler.INIT_SCALE / 2]
+    assert engine.scaler.scales.tolist() == [MemberScaler.INIT_SCALE, MemberScaler.INIT_SCALE / 2]
     # the next clean step is member 1's first Adam step (bias-corrected as one): again lr per element
-    w.grad = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]) * engine.scaler.scale[:, None]
-    _Stacked.scaled_step(engine)
+    w.grad = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]) * engine.scaler.scales[:, None]
+    engine.scaler.step(engine.optimizer)
+    engine.scaler.update()
     assert torch.allclose(w[1], torch.tensor([1 - LR] * 3)) and adam.state[w]["step"].tolist() == [2.0, 1.0]
 
 
@@ -59,7 +61,7 @@ def test_stacked_adam_is_torch_adam_per_member():
     for _ in range(4):
         grads = torch.randn(3, 5)
         params["w"].grad = grads.clone()
-        _stacked_adam_(params, adam, torch.zeros(3, dtype=torch.bool))
+        _stacked_adam_(list(params.values()), adam, torch.zeros(3, dtype=torch.bool))
         for i, (p, opt) in enumerate(zip(alone, adams)):
             p.grad = grads[i].clone()
             opt.step()

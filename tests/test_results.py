@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from sbdlib import experiments
+from sbdlib import experiments, paths, runs
 from sbdlib.checkpoints import read_checkpoint
 from sbdlib.devices import module_device
 from sbdlib.results import COLUMNS, median_range, read_results, summarize, write_results
@@ -91,7 +91,7 @@ def test_variants_and_run_names():
 
 
 def test_experiment_trains_populations_into_runs_and_never_into_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     rows = experiments.run_experiment("circles-xy", [0, 1], scale=QUICK, progress="none")
     assert [(r["decoder"], r["seed"]) for r in rows] == [("deconv", 0), ("deconv", 1), ("sbd", 0), ("sbd", 1)]
     assert all(r["steps"] == QUICK.steps and r["affine_r2"] is not None for r in rows)
@@ -117,7 +117,7 @@ def test_writing_into_data_needs_ship(tmp_path):
 
 
 def test_row_and_checkpoint_must_agree(tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     experiments.run_experiment("circles-xy", [0], scale=QUICK, progress="none",
                                specs=[experiments.RunSpec("sbd")])
     payload = read_checkpoint(tmp_path / "runs" / "checkpoints" / "circles-xy_sbd_s0_quick.pt")
@@ -186,7 +186,7 @@ def test_row_checkpoint_finds_the_registered_spec_of_a_row():
 
 
 def test_an_interrupted_sweep_stops_and_writes_no_rows_for_half_trained_runs(tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     real = experiments.scaled_dataset
 
     def interrupting(spec, scale=None):  # Ctrl-C after a few batches of the first configuration
@@ -201,7 +201,7 @@ def test_an_interrupted_sweep_stops_and_writes_no_rows_for_half_trained_runs(tmp
         ds.stream = stop_after_three
         return ds
 
-    monkeypatch.setattr(experiments, "scaled_dataset", interrupting)
+    monkeypatch.setattr(runs, "scaled_dataset", interrupting)  # what train_population calls
     with pytest.raises(KeyboardInterrupt, match="circles-xy_deconv_quick interrupted.*resumes exactly"):
         experiments.run_experiment("circles-xy", [0], scale=QUICK, progress="none")
     assert not (tmp_path / "runs" / "results" / "circles-xy_quick.csv").exists()
@@ -245,7 +245,7 @@ def test_a_metric_added_in_one_place_flows_to_rows_csv_labels_and_headers(tmp_pa
 
     from sbdlib import metrics, paper, plots
 
-    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     shipped_rows = read_results(experiments.results_path("circles-xy", scale("course")))  # before the toy metric
 
     @metrics.register_metric("code_norm", metrics.Column("code_norm", "mean |code|", header="|z|"))

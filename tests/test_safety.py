@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sbdlib import cli, experiments
+from sbdlib import cli, experiments, runs
 from sbdlib.checkpoints import is_finished, load_checkpoint, read_checkpoint
 from sbdlib.data import Circles
 from sbdlib.models import VAE
@@ -109,7 +109,7 @@ def test_checkpoints_without_the_new_fields_still_load(tmp_path):
 
 def test_train_population_stops_the_cell(tmp_path, monkeypatch):
     """One Stop ends a loop over configurations: train_population re-raises, naming the step the file holds."""
-    monkeypatch.setattr(experiments, "scaled_dataset", lambda spec, s=None: StopAfter(3))
+    monkeypatch.setattr(runs, "scaled_dataset", lambda spec, s=None: StopAfter(3))
     trained = []
     with pytest.raises(KeyboardInterrupt, match=r"holds step 3 of 10\b.*resumes"):
         for decoder in ("sbd", "deconv"):
@@ -124,7 +124,7 @@ def test_train_population_stops_the_cell(tmp_path, monkeypatch):
 CHILD = """
 import sys, time
 from pathlib import Path
-from sbdlib import cli, experiments
+from sbdlib import cli, experiments, runs
 sys.path.insert(0, {tests!r})
 from test_safety import SPEC, TINY
 
@@ -138,8 +138,8 @@ class Slow:
     def __getattr__(self, name):
         return getattr(self.ds, name)
 
-real = experiments.scaled_dataset
-experiments.scaled_dataset = lambda spec, s=None: Slow(real(spec, s))
+real = runs.scaled_dataset  # what train_population calls
+runs.scaled_dataset = lambda spec, s=None: Slow(real(spec, s))
 try:
     experiments.train_population(SPEC, [0], scale=TINY, retrain=True, progress="none", checkpoint_dir=Path({folder!r}),
                                  device="cpu")

@@ -6,13 +6,13 @@ import math
 
 import pytest
 
-from sbdlib import experiments
+from sbdlib import paths
 from sbdlib.experiments import RunSpec, try_runs, try_scale
 
 
 def test_try_runs_trains_in_memory_and_evaluates(tmp_path, monkeypatch):
     """Two seeds of a short run: one row each with the results' measures, the steps asked for, nothing written."""
-    monkeypatch.setattr(experiments, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     out = try_runs(RunSpec("sbd", beta=2.0), seeds=(0, 1), steps=2)
     assert len(out) == 2
     (vae0, row0), (_, row1) = out
