@@ -11,6 +11,8 @@ the spread over training seeds (the results tables). The shipped table is regene
 Its rows are the results format's run columns (:data:`sbdlib.results.RUN_COLUMNS`), then
 ``eval_seed``, ``eval_size``, the FactorVAE metric's vote counts, the metric columns, and
 ``eval_seconds``, ``device``, ``precision`` and ``machine`` (where it was measured).
+``python -m sbdlib.noise --summary`` prints :func:`compare_spreads` of the shipped table: per
+metric and decoder, the evaluation seeds' largest range for one model beside the training seeds' range.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sbdlib.checks import check_seed
 from sbdlib.experiments import (DEFAULT_EXPERIMENT, EVAL_SEED, RESULTS_DIR, RUNS_DIR, load_run, parse_seeds,
                                 results_path, scaled_dataset, row_spec)
 from sbdlib.metrics import evaluate, metric_columns
-from sbdlib.results import DIGITS, RUN_COLUMNS, TEXT_COLUMNS, int_columns, read_results
+from sbdlib.results import DIGITS, RUN_COLUMNS, TEXT_COLUMNS, digits_of, int_columns, read_results, summarize
 from sbdlib.scales import Scale, scale as current_scale
 
 DEFAULT_MODEL_SEEDS = (0, 1, 2)
@@ -40,6 +42,7 @@ DEFAULT_EVAL_SEEDS = tuple(range(EVAL_SEED, EVAL_SEED + 10))  # the shipped rows
 EVAL_COLUMNS = ("eval_seed", "eval_size", "factor_vae_train", "factor_vae_eval")
 MACHINE_COLUMNS = ("eval_seconds", "device", "precision", "machine")
 NOISE_FOLDER = "eval-noise"  # beside the results tables, not among them
+SPREAD_METRICS = ("mig", "factor_vae", "latents_used", "affine_r2", "nll")
 
 
 def spread_columns() -> tuple[str, ...]:
@@ -83,9 +86,7 @@ def evaluation_spread(vae: torch.nn.Module, dataset: Any, *, eval_size: int, see
 
 
 def machine() -> str:
-    """The machine in words, e.g. ``"2-core AMD EPYC CPU"`` (or the GPU's name)."""
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
+    """The CPU the evaluations run on, in words, e.g. ``"2-core AMD EPYC CPU"``."""
     model = platform.processor() or platform.machine()
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
@@ -139,11 +140,14 @@ def read_spread(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def run_spread(experiment: str = DEFAULT_EXPERIMENT, seeds: Sequence[int] = DEFAULT_MODEL_SEEDS,
                eval_seeds: Sequence[int] = DEFAULT_EVAL_SEEDS, *, scale: Scale | None = None,
-               path: str | os.PathLike | None = None, progress: bool = True) -> list[dict[str, Any]]:
+               path: str | os.PathLike | None = None, factor_vae: bool = True, progress: bool = True
+               ) -> list[dict[str, Any]]:
     """Evaluate the shipped runs of ``experiment`` with training seeds ``seeds`` under every evaluation seed.
 
-    Settings (held-out images, FactorVAE votes) are the scale's, as in the shipped results rows.
-    The table is rewritten after each model, and rows already in it (same model, evaluation seed
+    Settings (held-out images, FactorVAE votes) are the scale's, as in the shipped results rows;
+    ``factor_vae=False`` skips the FactorVAE score (most of an evaluation's time): its rows have
+    0 votes and an empty ``factor_vae``.
+    The table is rewritten after each evaluation, and rows already in it (same model, evaluation seed
     and sample size) are kept rather than measured again, so an interrupted command resumes.
 
     Returns:
@@ -152,47 +156,102 @@ def run_spread(experiment: str = DEFAULT_EXPERIMENT, seeds: Sequence[int] = DEFA
     s = scale or current_scale()
     eval_seeds = check_eval_seeds(eval_seeds)
     path = Path(path) if path is not None else spread_path(experiment, s, shipped=False)
-    fv = dict(num_train=s.factor_vae_train, num_eval=s.factor_vae_eval, num_variance_estimate=s.factor_vae_variance)
-    eval_settings = {"eval_size": s.eval_size, "factor_vae_train": s.factor_vae_train,
-                     "factor_vae_eval": s.factor_vae_eval}
+    fv = dict(num_train=s.factor_vae_train, num_eval=s.factor_vae_eval,
+              num_variance_estimate=s.factor_vae_variance) if factor_vae else None
+    eval_settings = {"eval_size": s.eval_size, "factor_vae_train": s.factor_vae_train if factor_vae else 0,
+                     "factor_vae_eval": s.factor_vae_eval if factor_vae else 0}
 
     def key(row: dict[str, Any]) -> tuple:
         return tuple(row[c] or "" for c in ("decoder", "variant")) + tuple(
             row[c] for c in ("seed", "eval_seed", *eval_settings))
 
     done = {key(r): r for r in (read_spread(path) if path.exists() else [])}
-    table: list[dict[str, Any]] = []
     runs = [r for r in read_results(results_path(experiment, s)) if r["seed"] in set(seeds)]
-    for run in runs:
-        todo = [e for e in eval_seeds if key({**run, "eval_seed": e, **eval_settings}) not in done]
-        measured = {}
-        if todo:
-            vae = load_run(run, device="cpu")
-            dataset = scaled_dataset(row_spec(run), s)
-            measured = {r["eval_seed"]: r for r in
-                        evaluation_spread(vae, dataset, eval_size=s.eval_size, seeds=todo, factor_vae=fv)}
-        for e in eval_seeds:
-            new = {**{c: run[c] for c in RUN_COLUMNS}, **eval_settings, **measured[e], "device": "cpu",
-                   "precision": "fp32", "machine": machine()} if e in measured else None
-            table.append(new or done[key({**run, "eval_seed": e, **eval_settings})])
-        write_spread(table + [r for k, r in done.items() if r not in table], path)
-        if progress and todo:
-            seconds = sum(r["eval_seconds"] for r in measured.values()) / len(measured)
-            print(f"{run['decoder']} seed {run['seed']}: {len(todo)} evaluations, {seconds:.1f} s each", flush=True)
+    models: dict[int, tuple] = {}  # loaded once, when first needed
+    for e in eval_seeds:  # every model at one evaluation seed, then the next: a partial table stays balanced
+        for i, run in enumerate(runs):
+            if key({**run, "eval_seed": e, **eval_settings}) in done:
+                continue
+            if i not in models:
+                models[i] = load_run(run, device="cpu"), scaled_dataset(row_spec(run), s)
+            vae, dataset = models[i]
+            (measured,) = evaluation_spread(vae, dataset, eval_size=s.eval_size, seeds=[e], factor_vae=fv)
+            row = {**{c: run[c] for c in RUN_COLUMNS}, **eval_settings, **measured, "device": "cpu",
+                   "precision": "fp32", "machine": machine()}
+            done[key(row)] = row
+            write_spread(sorted(done.values(), key=lambda r: (r["decoder"], r["seed"], r["eval_seed"])), path)
+            if progress:
+                print(f"{run['decoder']} seed {run['seed']}, evaluation seed {e}: {measured['eval_seconds']:.1f} s",
+                      flush=True)
+    table = [done[key({**run, "eval_seed": e, **eval_settings})] for run in runs for e in eval_seeds]
     return table
 
 
+def compare_spreads(noise_rows: Sequence[dict[str, Any]], train_rows: Sequence[dict[str, Any]],
+                    metrics: Sequence[str] = SPREAD_METRICS) -> list[dict[str, Any]]:
+    """Per metric and decoder: how far the evaluation seeds move a fixed model, and how far the training seeds spread.
+
+    Args:
+        noise_rows: An evaluation-noise table (:func:`read_spread`).
+        train_rows: The experiment's results rows (:func:`sbdlib.results.read_results`), one per training seed.
+        metrics: Columns to compare.
+
+    Returns:
+        One dict per metric and decoder (decoders in first-seen order): ``metric``, ``decoder``,
+        ``models`` (training seeds evaluated again), ``eval_seeds`` (per model), ``eval_range``
+        (the largest max - min over the evaluation seeds of one model), ``eval_ranges``
+        (``{training seed: max - min}``), ``train_seeds``, ``train_range`` (max - min over the
+        training seeds) and ``train_min`` / ``train_max``.
+    """
+    out = []
+    for metric in metrics:
+        per_model = summarize(noise_rows, metric, by=("decoder", "seed"))
+        per_decoder = summarize(train_rows, metric)
+        for decoder in dict.fromkeys(r["decoder"] for r in noise_rows):
+            ranges = {seed: s["max"] - s["min"] for (d, seed), s in per_model.items() if d == decoder}
+            train = per_decoder.get((decoder,))
+            if train is None:
+                raise ValueError(f"no results rows of decoder {decoder!r} to compare its evaluation noise with")
+            out.append({"metric": metric, "decoder": decoder, "models": len(ranges),
+                        "eval_seeds": max(s["n"] for (d, _), s in per_model.items() if d == decoder),
+                        "eval_range": max(ranges.values()), "eval_ranges": ranges, "train_seeds": train["n"],
+                        "train_range": train["max"] - train["min"], "train_min": train["min"],
+                        "train_max": train["max"]})
+    return out
+
+
+def markdown_comparison(comparison: Sequence[dict[str, Any]]) -> str:
+    """:func:`compare_spreads` as a Markdown table (the numbers the README and notebook 06 quote)."""
+    lines = ["| metric | decoder | largest range over evaluation seeds (one model) | range over training seeds |",
+             "|---|---|---|---|"]
+    for c in comparison:
+        digits = digits_of(c["metric"])
+        lines.append(f"| {c['metric']} | {c['decoder']} | {c['eval_range']:.{digits}f} ({c['models']} models x "
+                     f"{c['eval_seeds']} seeds) | {c['train_range']:.{digits}f} ({c['train_min']:.{digits}f}-"
+                     f"{c['train_max']:.{digits}f}, {c['train_seeds']} seeds) |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m sbdlib.noise [EXPERIMENT] --seeds 0-2 --eval-seeds 1234-1243 [--ship]``: the evaluation noise."""
+    """``python -m sbdlib.noise [EXPERIMENT] --seeds 0-2 --eval-seeds 1234-1243 [--ship] [--summary]``: the evaluation noise."""
     parser = argparse.ArgumentParser(prog="python -m sbdlib.noise", description=main.__doc__.split(":", 1)[1].strip())
     parser.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT)
     parser.add_argument("--seeds", default="0-2", help="training seeds of the shipped runs to evaluate")
     parser.add_argument("--eval-seeds", default=f"{DEFAULT_EVAL_SEEDS[0]}-{DEFAULT_EVAL_SEEDS[-1]}")
     parser.add_argument("--ship", action="store_true", help="write data/results (else runs/results)")
+    parser.add_argument("--without-factor-vae", action="store_true",
+                        help="skip the FactorVAE score (most of the time): MIG, latents used and the ELBO terms only")
+    parser.add_argument("--summary", action="store_true",
+                        help="only print the shipped table's spreads beside the training seeds' (Markdown)")
     args = parser.parse_args(argv)
     s = current_scale()
+    if args.summary:
+        noise_rows = read_spread(spread_path(args.experiment, s))
+        print(markdown_comparison(compare_spreads(noise_rows, read_results(results_path(args.experiment, s)))))
+        return
     path = spread_path(args.experiment, s, shipped=args.ship)
-    run_spread(args.experiment, parse_seeds(args.seeds), parse_seeds(args.eval_seeds), scale=s, path=path)
+    run_spread(args.experiment, parse_seeds(args.seeds), parse_seeds(args.eval_seeds), scale=s, path=path,
+               factor_vae=not args.without_factor_vae)
     print(f"wrote {path}")
 
 

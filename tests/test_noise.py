@@ -89,3 +89,17 @@ def test_shipped_table_at_the_results_seed_reproduces_the_results_rows() -> None
         shipped = results[(row["decoder"], row["seed"])]
         for column in ("nll", "kl", "latents_used", "mig", "factor_vae", "affine_r2"):
             assert row[column] == pytest.approx(shipped[column], abs=2e-6), (row["decoder"], row["seed"], column)
+
+
+def test_compare_spreads_sets_each_models_range_beside_the_training_seeds() -> None:
+    noise_rows = [{"decoder": "sbd", "seed": seed, "eval_seed": e, "mig": mig}
+                  for seed, migs in ((0, (0.30, 0.32, 0.31)), (1, (0.10, 0.15, 0.12)))
+                  for e, mig in enumerate(migs)]
+    train_rows = [{"decoder": "sbd", "mig": m} for m in (0.1, 0.3, 0.5)] + [{"decoder": "deconv", "mig": 0.05}]
+    (row,) = noise.compare_spreads(noise_rows, train_rows, ["mig"])
+    assert row["eval_ranges"] == {0: pytest.approx(0.02), 1: pytest.approx(0.05)}
+    assert row["eval_range"] == pytest.approx(0.05) and row["models"] == 2 and row["eval_seeds"] == 3
+    assert row["train_range"] == pytest.approx(0.4) and row["train_seeds"] == 3
+    assert "| mig | sbd | 0.050 (2 models x 3 seeds) | 0.400 (0.100-0.500, 3 seeds) |" in noise.markdown_comparison([row])
+    with pytest.raises(ValueError, match="no results rows of decoder 'sbd'"):
+        noise.compare_spreads(noise_rows, train_rows[3:], ["mig"])
