@@ -88,7 +88,8 @@ def plot_slots(models: Mapping[str, SlotAutoencoder], images: Tensor, labels: Te
                 ax.set_yticks([])
                 if i == 0:
                     ax.set_title(title, fontsize=8)
-            row[0].set_ylabel(name, color=colour, fontsize=8, fontweight="bold")
+            if i == 0:
+                row[0].set_ylabel(name, color=colour, fontsize=8, fontweight="bold", loc="top")
     fig.suptitle(suptitle)
     return _finish(fig, save)
 
@@ -98,23 +99,25 @@ def plot_ari_seeds(rows: Sequence[Mapping[str, Any]], *, baselines: Mapping[str,
     """Every seed's foreground ARI per training budget and slot decoder (points, medians as bars), reference lines."""
     budgets = sorted({r["steps"] for r in rows})
     decoders = [d for d in DECODERS if any(r["decoder"] == d for r in rows)]
-    fig, ax = plt.subplots(figsize=(2.2 + 2.0 * len(budgets), 3.8))
+    fig, ax = plt.subplots(figsize=(4.0 + 1.6 * len(budgets), 3.8))
     rng = np.random.default_rng(0)
     ticks = []
     for b, steps in enumerate(budgets):
+        start = b * (len(decoders) + 1)
         for i, d in enumerate(decoders):
-            x = b * (len(decoders) + 1) + i
             values = np.array([r["ari"] for r in rows if r["decoder"] == d and r["steps"] == steps], dtype=float)
-            label = f"{DECODERS[d].label}" if b == 0 else None
-            ax.scatter(x + rng.uniform(-STRIP_JITTER, STRIP_JITTER, len(values)), values, color=DECODERS[d].color,
-                       edgecolor="black", linewidth=0.4, s=40, zorder=3, label=label)
+            ax.scatter(start + i + rng.uniform(-STRIP_JITTER, STRIP_JITTER, len(values)), values,
+                       color=DECODERS[d].color, edgecolor="black", linewidth=0.4, s=40, zorder=3,
+                       label=DECODERS[d].label if b == 0 else None)
             if len(values):
-                ax.hlines(np.median(values), x - 0.3, x + 0.3, color=DECODERS[d].color, linewidth=2.5, zorder=2)
-            ticks.append((x, f"{DECODERS[d].label.split()[0]}\n{steps:,} steps\n({len(values)} seeds)"))
+                ax.hlines(np.median(values), start + i - 0.3, start + i + 0.3, color=DECODERS[d].color, linewidth=2.5,
+                          zorder=2)
+        seeds = max(sum(r["steps"] == steps and r["decoder"] == d for r in rows) for d in decoders)
+        ticks.append((start + (len(decoders) - 1) / 2, f"{steps:,} steps\n({seeds} seeds each)"))
     for (name, value), style in zip((baselines or {}).items(), ("--", ":", "-.")):
         ax.axhline(value, color="grey", linestyle=style, linewidth=1, label=name)
-    ax.set_xticks([t for t, _ in ticks], [n for _, n in ticks], fontsize=7)
-    ax.set_xlabel("per-slot decoder and training budget")
+    ax.set_xticks([t for t, _ in ticks], [n for _, n in ticks], fontsize=8)
+    ax.set_xlabel("training budget (points: seeds, bars: medians)")
     ax.set_ylabel("foreground ARI (held-out scenes)")
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
