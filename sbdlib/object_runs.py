@@ -38,7 +38,7 @@ EVAL_SEED = 1234                  # the held-out scenes and the slots' noise at 
 NOISE_SEED_OFFSET = 1_000_003     # the slots' initial noise during training: its own stream, apart from the data's
 HISTORY_POINTS = 20               # loss and ARI recorded this many times over a run
 HISTORY_EVAL_SIZE = 256           # held-out scenes of the ARI recorded during training
-EXPERIMENT = "objects"            # the results table: data/results/objects_<scale>.csv
+EXPERIMENT = "objects"            # the results table: data/results/objects/objects_<scale>.csv
 OBJECT_SEEDS = {"quick": 2, "course": 5, "paper": 10}  # seeds per per-slot decoder at each scale
 # A second, longer budget at the course scale: the same runs continued (the learning-rate schedule
 # depends on the step only, so continuing a finished run is training it longer from the start).
@@ -290,8 +290,11 @@ def result_row(decoder: str, seed: int, scale_name: str, settings: ObjectSetting
 
 
 def results_path(scale_name: str, *, shipped: bool = True) -> Path:
-    """The objects table: ``data/results/objects_<scale>.csv`` (shipped) or ``runs/results/``."""
-    return REPO_DIR / ("data" if shipped else "runs") / "results" / f"{EXPERIMENT}_{scale_name}.csv"
+    """The objects table: ``data/results/objects/objects_<scale>.csv`` (shipped) or the same under ``runs/``.
+
+    A folder of its own: its columns are not the results format's (:data:`OBJECT_COLUMNS`).
+    """
+    return REPO_DIR / ("data" if shipped else "runs") / "results" / EXPERIMENT / f"{EXPERIMENT}_{scale_name}.csv"
 
 
 def checkpoint_path(decoder: str, seed: int, scale_name: str, *, shipped: bool = True, budget: str = "") -> Path:
