@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from sbdlib.models import DECODERS
-from sbdlib.objects import SlotAutoencoder
+from sbdlib.objects import SlotAutoencoder, composite
 from sbdlib.plots import save_figure, tile_images
 from sbdlib.widgets import PICTURE_NOTE, PictureBox, image_to_png, panels_png
 
@@ -171,7 +171,6 @@ def slot_explorer(model: SlotAutoencoder, images: Tensor, *, scene: int = 0, slo
         for s, d, sd in zip(sliders, directions, stds):
             slots[slot] = slots[slot] + float(s.value) * sd * d
         with torch.no_grad():
-            from sbdlib.objects import composite
             image, masks, rgb = composite(model.decode_slots(slots[None]))
         scene_image.value = image_to_png(image[0].clamp(0, 1))
         slot_image.value = image_to_png((masks[0, slot] * rgb[0, slot]).clamp(0, 1))
@@ -200,7 +199,6 @@ def slot_traversal(model: SlotAutoencoder, image: Tensor, slot: int, *, directio
     """Rows: one slot moved along its first ``count`` principal directions (-2..2 std); columns: the steps."""
     base = model(image[None], torch.Generator().manual_seed(seed))["slots"][0]
     values = torch.linspace(-2, 2, steps)
-    from sbdlib.objects import composite
     rows = []
     for d in range(count):
         moved = base.expand(steps, -1, -1).clone()

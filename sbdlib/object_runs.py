@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from sbdlib.checkpoints import read_checkpoint, save_checkpoint
+from sbdlib import paths
 from sbdlib.checks import check_int, check_seed, seeded_generator
 from sbdlib.data import Scenes
 from sbdlib.devices import resolve_device
@@ -33,7 +34,6 @@ from sbdlib.objects import SLOT_DECODERS, SlotAutoencoder
 from sbdlib.results import read_table, write_table
 from sbdlib.scales import Scale, scale as current_scale
 
-REPO_DIR = Path(__file__).resolve().parents[1]
 EVAL_SEED = 1234                  # the held-out scenes and the slots' noise at evaluation
 NOISE_SEED_OFFSET = 1_000_003     # the slots' initial noise during training: its own stream, apart from the data's
 HISTORY_POINTS = 20               # loss and ARI recorded this many times over a run
@@ -294,13 +294,13 @@ def results_path(scale_name: str, *, shipped: bool = True) -> Path:
 
     A folder of its own: its columns are not the results format's (:data:`OBJECT_COLUMNS`).
     """
-    return REPO_DIR / ("data" if shipped else "runs") / "results" / EXPERIMENT / f"{EXPERIMENT}_{scale_name}.csv"
+    folder = paths.RESULTS_DIR if shipped else paths.RUNS_DIR / "results"
+    return folder / EXPERIMENT / f"{EXPERIMENT}_{scale_name}.csv"
 
 
 def checkpoint_path(decoder: str, seed: int, scale_name: str, *, shipped: bool = True, budget: str = "") -> Path:
     """A run's checkpoint: ``data/checkpoints`` (shipped) or ``runs/checkpoints``."""
-    return (REPO_DIR / ("data" if shipped else "runs") / "checkpoints"
-            / checkpoint_name(decoder, seed, scale_name, budget))
+    return paths.checkpoints_folder(shipped) / checkpoint_name(decoder, seed, scale_name, budget)
 
 
 def read_object_results(path: str | os.PathLike) -> list[dict[str, Any]]:

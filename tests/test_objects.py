@@ -137,9 +137,9 @@ def test_train_objects_resumes_exactly_and_loads_safely(tmp_path):
 
 
 def test_run_objects_writes_one_row_per_run_and_rejects_bad_input(tmp_path, monkeypatch):
-    from sbdlib import object_runs
+    from sbdlib import object_runs, paths
 
-    monkeypatch.setattr(object_runs, "REPO_DIR", tmp_path)
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path)
     rows = object_runs.run_objects(["deconv"], [0], scale="quick")
     table = object_runs.read_object_results(object_runs.results_path("quick", shipped=False))
     assert len(rows) == len(table) == 1 and table[0]["decoder"] == "deconv" and 0 <= table[0]["steps"] <= 12
