@@ -118,10 +118,12 @@ def objects_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--budget", default="", choices=("", object_runs.LONG),
                         help="'long': continue each seed's run to the scale's longer budget")
+    parser.add_argument("--variant", default="", choices=tuple(object_runs.VARIANTS),
+                        help="one controlled change of the recipe (sbdlib.object_runs.VARIANTS); default: none")
     args = parser.parse_args(argv)
     try:
         s = current_scale(args.scale)
-        object_runs.budget_settings(s.name, args.budget)
+        object_runs.budget_settings(s.name, args.budget, args.variant)
         seeds = parse_seeds(args.seeds)
         if args.threads is not None:
             check_int(args.threads, "--threads")
@@ -137,7 +139,8 @@ def objects_main(argv: list[str] | None = None) -> None:
 
     try:
         rows = object_runs.run_objects(args.decoders, seeds, scale=s, ship=args.ship, device=args.device,
-                                       progress=progress, budget=args.budget)
+                                       progress=progress, budget=args.budget,
+                                       variant=args.variant)
     except KeyboardInterrupt as exc:
         sys.exit(f"stopped: {exc or 'interrupted'}")
     for row in rows:

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from sbdlib.models import DECODERS
-from sbdlib.objects import SlotAutoencoder, composite
+from sbdlib.objects import SlotAutoencoder
 from sbdlib.plots import save_figure, tile_images
 from sbdlib.widgets import PICTURE_NOTE, PictureBox, image_to_png, panels_png
 
@@ -171,7 +171,7 @@ def slot_explorer(model: SlotAutoencoder, images: Tensor, *, scene: int = 0, slo
         for s, d, sd in zip(sliders, directions, stds):
             slots[slot] = slots[slot] + float(s.value) * sd * d
         with torch.no_grad():
-            image, masks, rgb = composite(model.decode_slots(slots[None]))
+            image, masks, rgb = model.paint(slots[None])
         scene_image.value = image_to_png(image[0].clamp(0, 1))
         slot_image.value = image_to_png((masks[0, slot] * rgb[0, slot]).clamp(0, 1))
 
@@ -203,7 +203,7 @@ def slot_traversal(model: SlotAutoencoder, image: Tensor, slot: int, *, directio
     for d in range(count):
         moved = base.expand(steps, -1, -1).clone()
         moved[:, slot] += values[:, None] * stds[d] * directions[d]
-        rows.append(composite(model.decode_slots(moved))[0].clamp(0, 1))
+        rows.append(model.paint(moved)[0].clamp(0, 1))
     fig, ax = plt.subplots(figsize=(0.8 * steps + 1, 0.85 * count + 0.6))
     ax.imshow(tile_images(torch.cat(rows), steps), interpolation="nearest")
     ax.set_yticks([(i + 0.5) * (image.shape[-1] + 2) for i in range(count)], [f"dir. {i}" for i in range(count)])

@@ -8,6 +8,15 @@ its masks (:func:`sbdlib.metrics.foreground_ari`) and its reconstruction error o
 set with its own generator; :func:`run_objects` trains and evaluates seeds ``0..N-1`` of each
 decoder and writes one results table (:data:`OBJECT_COLUMNS`, :func:`sbdlib.results.write_table`).
 
+The recipe is the object-discovery one of Locatello et al.'s published code: images and targets
+in [-1, 1], linear per-slot RGB (both in :mod:`sbdlib.objects`), the squared error in those units
+(:func:`reconstruction_loss`), Adam with a linear warm-up, and the gradient's global norm clipped
+(:attr:`ObjectSettings.clip_norm`; clipping is the usual stabiliser of its follow-ups, and 1.0 is
+inside the range they report, 0.05 to 5).
+
+:data:`VARIANTS` are the controlled changes of notebook 13's experiment on why SBD slots share
+objects, each one setting changed and nothing else; the ``long`` budget continues the same runs.
+
 The command line ``python -m sbdlib.object_runs --decoders sbd deconv --seeds 0-4 --ship`` lives
 in :mod:`sbdlib.cli`.
 """
@@ -29,8 +38,8 @@ from sbdlib import paths
 from sbdlib.checks import check_int, check_seed, seeded_generator
 from sbdlib.data import Scenes
 from sbdlib.devices import resolve_device
-from sbdlib.metrics import foreground_ari
-from sbdlib.objects import SLOT_DECODERS, SlotAutoencoder
+from sbdlib.metrics import foreground_ari, object_ownership
+from sbdlib.objects import SLOT_DECODERS, SlotAutoencoder, to_signed
 from sbdlib.results import read_table, write_table
 from sbdlib.scales import Scale, scale as current_scale
 
@@ -42,8 +51,20 @@ EXPERIMENT = "objects"            # the results table: data/results/objects/obje
 OBJECT_SEEDS = {"quick": 2, "course": 5, "paper": 10}  # seeds per per-slot decoder at each scale
 # A second, longer budget at the course scale: the same runs continued (the learning-rate schedule
 # depends on the step only, so continuing a finished run is training it longer from the start).
-LONG_STEPS = {"quick": 24, "course": 5000}
+LONG_STEPS = {"quick": 24, "course": 6000}
 LONG = "long"
+CLIP_NORM = 1.0                   # the gradient's global norm is clipped to this at every step
+# The controlled variants (name -> what it tests, the one setting it changes). Decided before
+# any of them ran; each trains the SBD slot decoder, seeds 0..VARIANT_SEEDS-1.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "": ("the course recipe", {}),
+    "learned-init": ("symmetry: K learned initial slots, distinct from the first step, instead of K draws "
+                     "from one Gaussian", {"learned_init": True}),
+    "wide-decoder": ("capacity: the per-slot decoder twice as wide (the encoder unchanged)",
+                     {"decoder_width": 32}),
+}
+VARIANT_SEEDS = {"quick": 1, "course": 5, "paper": 10}
+EXPERIMENT_RUNS = (("", "learned-init"), ("", "wide-decoder"), (LONG, ""))  # (budget, variant) of the experiment
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,9 @@ class ObjectSettings:
         steps, batch_size, lr: Adam's schedule: ``lr`` after a linear warm-up of ``warmup``
             steps, halved every ``half_life`` steps.
         eval_size: Held-out scenes of the final evaluation.
+        clip_norm: The gradient's global norm is clipped to this at every step.
+        learned_init: K learned initial slots instead of K draws from one learned Gaussian.
+        decoder_width: Channels of the per-slot decoder where they differ from ``width``.
     """
 
     image_size: int
@@ -75,6 +99,9 @@ class ObjectSettings:
     warmup: int
     half_life: int
     eval_size: int
+    clip_norm: float = CLIP_NORM
+    learned_init: bool = False
+    decoder_width: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (checkpoints and results rows)."""
@@ -85,7 +112,7 @@ OBJECT_SETTINGS: dict[str, ObjectSettings] = {
     "quick": ObjectSettings(image_size=32, min_objects=1, max_objects=2, num_slots=3, dim=16, width=8, iterations=2,
                             steps=12, batch_size=8, lr=4e-4, warmup=4, half_life=100_000, eval_size=32),
     "course": ObjectSettings(image_size=32, min_objects=1, max_objects=2, num_slots=3, dim=32, width=16,
-                             iterations=3, steps=2500, batch_size=16, lr=4e-4, warmup=500, half_life=100_000,
+                             iterations=3, steps=2000, batch_size=16, lr=4e-4, warmup=500, half_life=100_000,
                              eval_size=1000),
     # Locatello et al. (2020)'s object-discovery schedule (batch 64, lr 4e-4, 10,000 warm-up steps,
     # halved every 100,000, 500,000 steps), on 64 px scenes of up to 4 discs.
@@ -112,7 +139,8 @@ def build_model(decoder: str, settings: ObjectSettings, seed: int) -> SlotAutoen
     check_seed(seed)
     torch.manual_seed(seed)
     return SlotAutoencoder(decoder, num_slots=settings.num_slots, dim=settings.dim, width=settings.width,
-                           image_size=settings.image_size, iterations=settings.iterations)
+                           image_size=settings.image_size, iterations=settings.iterations,
+                           learned_init=settings.learned_init, decoder_width=settings.decoder_width)
 
 
 def learning_rate(step: int, settings: ObjectSettings) -> float:
@@ -120,9 +148,14 @@ def learning_rate(step: int, settings: ObjectSettings) -> float:
     return settings.lr * min(1.0, step / settings.warmup) * 0.5 ** (step / settings.half_life)
 
 
+def squared_errors(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per image, the squared error in the recipe's [-1, 1] units: ``[B, C, H, W]`` (both in [0, 1]) -> ``[B]``."""
+    return ((to_signed(recon) - to_signed(x)) ** 2).sum(dim=(1, 2, 3))
+
+
 def reconstruction_loss(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Squared error summed over pixels and channels, averaged over the batch ``[B, C, H, W]``."""
-    return ((recon - x) ** 2).sum(dim=(1, 2, 3)).mean()
+    """The training loss: :func:`squared_errors` averaged over the batch."""
+    return squared_errors(recon, x).mean()
 
 
 def predicted_labels(masks: torch.Tensor) -> torch.Tensor:
@@ -136,7 +169,8 @@ def evaluate_objects(model: SlotAutoencoder, scenes: Scenes, *, eval_size: int, 
     """Foreground ARI and reconstruction error on ``eval_size`` held-out scenes (their own generator).
 
     Returns:
-        ``{"ari": mean, "ari_median", "ari_per_image": [N] tensor, "mse": per image}``.
+        ``{"ari": mean, "ari_median", "ari_per_image": [N] tensor, "mse": squared error per image in
+        [-1, 1] units, "ownership": mean share of an object's pixels won by one slot}``.
     """
     eval_size = check_int(eval_size, "eval_size")
     device = next(model.parameters()).device
@@ -144,21 +178,24 @@ def evaluate_objects(model: SlotAutoencoder, scenes: Scenes, *, eval_size: int, 
     model.eval()
     images, labels, _ = scenes.eval_set(eval_size, seed=seed, device=device)
     noise = seeded_generator(seed, device)
-    aris, errors = [], []
+    aris, errors, owned = [], [], []
     for start in range(0, eval_size, chunk):
         x = images[start:start + chunk]
         out = model(x, noise)
-        aris.append(foreground_ari(labels[start:start + chunk], predicted_labels(out["masks"])))
-        errors.append(((out["recon"] - x) ** 2).sum(dim=(1, 2, 3)).cpu())
+        predicted = predicted_labels(out["masks"])
+        aris.append(foreground_ari(labels[start:start + chunk], predicted))
+        owned.append(object_ownership(labels[start:start + chunk], predicted))
+        errors.append(squared_errors(out["recon"], x).cpu())
     model.train(was_training)
     ari = torch.cat(aris)
     return {"ari": float(ari.nanmean()), "ari_median": float(ari.nanmedian()), "ari_per_image": ari,
-            "mse": float(torch.cat(errors).mean())}
+            "mse": float(torch.cat(errors).mean()), "ownership": float(torch.cat(owned).nanmean())}
 
 
-def checkpoint_name(decoder: str, seed: int, scale_name: str, budget: str = "") -> str:
-    """A run's file name: ``scenes_<decoder>[_<budget>]_s<seed>_<scale>.pt``."""
-    return f"scenes_{decoder}{'_' + budget if budget else ''}_s{seed}_{scale_name}.pt"
+def checkpoint_name(decoder: str, seed: int, scale_name: str, budget: str = "", variant: str = "") -> str:
+    """A run's file name: ``scenes_<decoder>[_<variant>][_<budget>]_s<seed>_<scale>.pt``."""
+    parts = [f"scenes_{decoder}", *(p for p in (variant, budget) if p)]
+    return f"{'_'.join(parts)}_s{seed}_{scale_name}.pt"
 
 
 def load_object_model(path: str | os.PathLike, device: str | torch.device = "cpu"
@@ -242,6 +279,7 @@ def train_objects(decoder: str, seed: int, settings: ObjectSettings, *, path: st
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
             optimizer.step()
             done = step
             window.append(loss.item())
@@ -270,22 +308,22 @@ def train_objects(decoder: str, seed: int, settings: ObjectSettings, *, path: st
     return model, history
 
 
-OBJECT_COLUMNS = ("dataset", "decoder", "seed", "scale", "image_size", "max_objects", "num_slots", "dim", "width",
-                  "steps", "batch_size", "lr", "ari", "ari_median", "mse", "diverged", "train_seconds", "device",
-                  "precision")
-OBJECT_TEXT_COLUMNS = ("dataset", "decoder", "scale", "device", "precision")
+OBJECT_COLUMNS = ("dataset", "decoder", "variant", "seed", "scale", "image_size", "max_objects", "num_slots", "dim", "width",
+                  "steps", "batch_size", "lr", "ari", "ari_median", "ownership", "mse", "diverged", "train_seconds",
+                  "device", "precision")
+OBJECT_TEXT_COLUMNS = ("dataset", "decoder", "variant", "scale", "device", "precision")
 OBJECT_INT_COLUMNS = ("seed", "image_size", "max_objects", "num_slots", "dim", "width", "steps", "batch_size",
                       "diverged")
 
 
 def result_row(decoder: str, seed: int, scale_name: str, settings: ObjectSettings, history: dict[str, Any],
-               scores: dict[str, Any], device: torch.device) -> dict[str, Any]:
+               scores: dict[str, Any], device: torch.device, variant: str = "") -> dict[str, Any]:
     """One row of the objects table (:data:`OBJECT_COLUMNS`)."""
-    return dict(dataset="scenes", decoder=decoder, seed=seed, scale=scale_name, image_size=settings.image_size,
+    return dict(dataset="scenes", decoder=decoder, variant=variant, seed=seed, scale=scale_name, image_size=settings.image_size,
                 max_objects=settings.max_objects, num_slots=settings.num_slots, dim=settings.dim,
                 width=settings.width, steps=history["step"][-1] if history["step"] else 0,
                 batch_size=settings.batch_size, lr=settings.lr, ari=scores["ari"], ari_median=scores["ari_median"],
-                mse=scores["mse"], diverged=int(history["diverged"]), train_seconds=history["seconds"],
+                ownership=scores["ownership"], mse=scores["mse"], diverged=int(history["diverged"]), train_seconds=history["seconds"],
                 device=device.type, precision="fp32")
 
 
@@ -298,9 +336,10 @@ def results_path(scale_name: str, *, shipped: bool = True) -> Path:
     return folder / EXPERIMENT / f"{EXPERIMENT}_{scale_name}.csv"
 
 
-def checkpoint_path(decoder: str, seed: int, scale_name: str, *, shipped: bool = True, budget: str = "") -> Path:
+def checkpoint_path(decoder: str, seed: int, scale_name: str, *, shipped: bool = True, budget: str = "",
+                    variant: str = "") -> Path:
     """A run's checkpoint: ``data/checkpoints`` (shipped) or ``runs/checkpoints``."""
-    return paths.checkpoints_folder(shipped) / checkpoint_name(decoder, seed, scale_name, budget)
+    return paths.checkpoints_folder(shipped) / checkpoint_name(decoder, seed, scale_name, budget, variant)
 
 
 def read_object_results(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -308,26 +347,29 @@ def read_object_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     return read_table(path, OBJECT_COLUMNS, int_columns=OBJECT_INT_COLUMNS, text_columns=OBJECT_TEXT_COLUMNS)
 
 
-def budget_settings(scale_name: str, budget: str = "") -> ObjectSettings:
-    """The settings of a budget: the scale's, or (``"long"``) the same with :data:`LONG_STEPS` steps."""
+def budget_settings(scale_name: str, budget: str = "", variant: str = "") -> ObjectSettings:
+    """The settings of a run: the scale's, changed by a :data:`VARIANTS` entry, and (``"long"``) with :data:`LONG_STEPS` steps."""
     settings = OBJECT_SETTINGS[scale_name]
-    if not budget:
-        return settings
-    if budget != LONG or scale_name not in LONG_STEPS:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(VARIANTS)}")
+    if budget and (budget != LONG or scale_name not in LONG_STEPS):
         raise ValueError(f"budget {budget!r} at scale {scale_name!r}: expected '' or {LONG!r} at "
                          f"{' or '.join(LONG_STEPS)} scale")
-    return dataclasses.replace(settings, steps=LONG_STEPS[scale_name])
+    changes = dict(VARIANTS[variant][1], **({"steps": LONG_STEPS[scale_name]} if budget else {}))
+    return dataclasses.replace(settings, **changes)
 
 
 def run_objects(decoders: Sequence[str], seeds: Sequence[int], *, scale: Scale | str | None = None,
                 ship: bool = False, device: str | torch.device | None = None,
-                progress: Callable[[int, int, dict], None] | None = None, budget: str = "") -> list[dict[str, Any]]:
+                progress: Callable[[int, int, dict], None] | None = None, budget: str = "",
+                variant: str = "") -> list[dict[str, Any]]:
     """Train (or load) and evaluate every decoder's seeds; rows merged into the objects table after each run.
 
-    ``budget="long"`` continues each seed's run of the scale's budget to :data:`LONG_STEPS` steps.
+    ``budget="long"`` continues each seed's run of the scale's budget to :data:`LONG_STEPS` steps;
+    ``variant`` names a :data:`VARIANTS` entry.
     """
     s = current_scale(scale.name if isinstance(scale, Scale) else scale)
-    settings = budget_settings(s.name, budget)
+    settings = budget_settings(s.name, budget, variant)
     for decoder in decoders:
         if decoder not in SLOT_DECODERS:
             raise ValueError(f"unknown slot decoder {decoder!r}; expected one of {SLOT_DECODERS}")
@@ -340,16 +382,16 @@ def run_objects(decoders: Sequence[str], seeds: Sequence[int], *, scale: Scale |
         for seed in seeds:
             model, history = train_objects(
                 decoder, seed, settings, device=device, progress=progress,
-                path=checkpoint_path(decoder, seed, s.name, shipped=ship, budget=budget),
-                start_from=checkpoint_path(decoder, seed, s.name, shipped=ship) if budget else None)
+                path=checkpoint_path(decoder, seed, s.name, shipped=ship, budget=budget, variant=variant),
+                start_from=checkpoint_path(decoder, seed, s.name, shipped=ship, variant=variant) if budget else None)
             scores = evaluate_objects(model, scenes_for(settings), eval_size=settings.eval_size)
-            row = result_row(decoder, seed, s.name, settings, history, scores, device)
+            row = result_row(decoder, seed, s.name, settings, history, scores, device, variant)
             done.append(row)
-            # Merged into the table as it is now on disk: other decoders' runs may have written it meanwhile.
-            rows = {(r["decoder"], r["seed"], r["steps"]): r for r in (read_object_results(out) if out.exists() else [])}
-            rows[(decoder, seed, row["steps"])] = row
-            write_table(sorted(rows.values(), key=lambda r: (r["steps"], r["decoder"], r["seed"])), out,
-                        OBJECT_COLUMNS)
+            # Merged into the table as it is now on disk: other runs may have written it meanwhile.
+            key = lambda r: (r["variant"], r["steps"], r["decoder"], r["seed"])  # noqa: E731
+            rows = {key(r): r for r in (read_object_results(out) if out.exists() else [])}
+            rows[key(row)] = row
+            write_table(sorted(rows.values(), key=key), out, OBJECT_COLUMNS)
     return done
 
 
@@ -360,24 +402,25 @@ def shipped_or_run(scale: Scale | str | None = None, *, device: str | torch.devi
     shipped = results_path(s.name, shipped=True)
     if shipped.exists():
         return read_object_results(shipped)
-    rows = []
-    for budget in ("", LONG) if s.name in LONG_STEPS else ("",):
-        rows += run_objects(SLOT_DECODERS, range(OBJECT_SEEDS[s.name]), scale=s, device=device, progress=progress,
-                            budget=budget)
+    rows = run_objects(SLOT_DECODERS, range(OBJECT_SEEDS[s.name]), scale=s, device=device, progress=progress)
+    for budget, variant in EXPERIMENT_RUNS:
+        if not budget or s.name in LONG_STEPS:
+            rows += run_objects(("sbd",), range(VARIANT_SEEDS[s.name]), scale=s, device=device, progress=progress,
+                                budget=budget, variant=variant)
     return rows
 
 
 def load_run(decoder: str, seed: int, scale: Scale | str | None = None, device: str | torch.device = "cpu",
-             budget: str = "") -> tuple[SlotAutoencoder, dict[str, Any]]:
+             budget: str = "", variant: str = "") -> tuple[SlotAutoencoder, dict[str, Any]]:
     """A trained run of the scale: the shipped checkpoint if there is one, else the one in ``runs/``."""
     s = current_scale(scale.name if isinstance(scale, Scale) else scale)
-    path = checkpoint_path(decoder, seed, s.name, shipped=True, budget=budget)
+    path = checkpoint_path(decoder, seed, s.name, shipped=True, budget=budget, variant=variant)
     if not path.exists():
-        path = checkpoint_path(decoder, seed, s.name, shipped=False, budget=budget)
+        path = checkpoint_path(decoder, seed, s.name, shipped=False, budget=budget, variant=variant)
     if not path.exists():
-        long = f" --budget {budget}" if budget else ""
-        raise FileNotFoundError(f"no run {checkpoint_name(decoder, seed, s.name, budget)}: train it with "
-                                f"`python -m sbdlib.object_runs --scale {s.name} --decoders {decoder} --seeds {seed}{long}`")
+        extra = (f" --budget {budget}" if budget else "") + (f" --variant {variant}" if variant else "")
+        raise FileNotFoundError(f"no run {checkpoint_name(decoder, seed, s.name, budget, variant)}: train it with "
+                                f"`python -m sbdlib.object_runs --scale {s.name} --decoders {decoder} --seeds {seed}{extra}`")
     return load_object_model(path, device)
 
 

@@ -10,6 +10,12 @@ the slots into masks, and the image is the masks' mixture of the slots' RGB. Her
 * :func:`composite` -- the mixture: per-slot ``[B, K, C + 1, H, W]`` -> image and masks.
 * :class:`SlotAutoencoder` -- encoder, slot attention, one per-slot decoder shared by all slots
   (the Spatial Broadcast decoder or a DeConv decoder of :mod:`sbdlib.models`), compositing.
+
+The object-discovery recipe (as in Locatello et al.'s published object-discovery code): the
+model sees and paints images in [-1, 1] (:func:`to_signed`), each slot's RGB is linear (no
+sigmoid; only the alphas go through a softmax, over the slots), and the loss is the squared
+error in those units. Training also clips the gradient's global norm (:mod:`sbdlib.object_runs`).
+The model's inputs and its returned ``recon`` and ``rgb`` stay in the images' [0, 1].
 """
 
 from __future__ import annotations
@@ -29,14 +35,25 @@ SLOT_ITERATIONS = 3
 EPSILON = 1e-8  # keeps the attention's weighted mean finite where a slot wins no feature
 
 
+def to_signed(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> [-1, 1], the range the object-discovery recipe trains in."""
+    return images * 2 - 1
+
+
+def from_signed(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> [0, 1] (the inverse of :func:`to_signed`)."""
+    return (images + 1) / 2
+
+
 def composite(slot_outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mix per-slot outputs into one image: ``[B, K, C + 1, H, W]`` -> image, masks, slot RGB.
 
     The last channel of each slot is its alpha logit; a softmax over the K slots makes the
     masks ``[B, K, 1, H, W]`` (they sum to one at every pixel), and the image ``[B, C, H, W]``
-    is ``sum_k masks_k * rgb_k`` with ``rgb_k = sigmoid`` of the slot's first C channels.
+    is ``sum_k masks_k * rgb_k`` with ``rgb_k`` the slot's first C channels as they are
+    (linear, in the [-1, 1] units the model paints in).
     """
-    rgb = torch.sigmoid(slot_outputs[:, :, :-1])
+    rgb = slot_outputs[:, :, :-1]
     masks = torch.softmax(slot_outputs[:, :, -1:], dim=1)
     return (masks * rgb).sum(dim=1), masks, rgb
 
@@ -145,15 +162,16 @@ class SlotAutoencoder(nn.Module):
 
     def __init__(self, decoder: str = "sbd", *, num_slots: int = 4, dim: int = 32, width: int = 32,
                  image_size: int = 32, channels: int = 3, iterations: int = SLOT_ITERATIONS,
-                 learned_init: bool = False, keys_see_position: bool = True) -> None:
+                 learned_init: bool = False, keys_see_position: bool = True, decoder_width: int | None = None) -> None:
         super().__init__()
         self.config: dict[str, Any] = dict(decoder=decoder, num_slots=num_slots, dim=dim, width=width,
                                            image_size=image_size, channels=channels, iterations=iterations,
-                                           learned_init=learned_init, keys_see_position=keys_see_position)
+                                           learned_init=learned_init, keys_see_position=keys_see_position,
+                                           decoder_width=decoder_width)
         self.keys_see_position = keys_see_position
         self.encoder = SlotEncoder(channels, dim, width=width, image_size=image_size)
         self.slot_attention = SlotAttention(num_slots, dim, iterations=iterations, learned_init=learned_init)
-        self.decoder = slot_decoder(decoder, dim, channels + 1, width=width, image_size=image_size)
+        self.decoder = slot_decoder(decoder, dim, channels + 1, width=decoder_width or width, image_size=image_size)
 
     def decode_slots(self, slots: torch.Tensor) -> torch.Tensor:
         """Slots ``[B, K, D]`` -> per-slot RGB logits and alpha logit ``[B, K, C + 1, H, W]``."""
@@ -161,9 +179,19 @@ class SlotAutoencoder(nn.Module):
         out = self.decoder(slots.reshape(b * k, d))
         return out.reshape(b, k, *out.shape[1:])
 
+    def paint(self, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Slots ``[B, K, D]`` -> image ``[B, C, H, W]``, masks ``[B, K, 1, H, W]``, slot RGB ``[B, K, C, H, W]``, in [0, 1] units."""
+        image, masks, rgb = composite(self.decode_slots(slots))
+        return from_signed(image), masks, from_signed(rgb)
+
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Images ``[B, C, H, W]`` in [0, 1] -> reconstruction, masks and slots (see the class)."""
-        keys = None if self.keys_see_position else self.encoder(x, with_position=False)
-        slots, attn = self.slot_attention(self.encoder(x), generator, keys)
-        recon, masks, rgb = composite(self.decode_slots(slots))
+        """Images ``[B, C, H, W]`` in [0, 1] -> reconstruction, masks and slots (see the class).
+
+        The encoder sees the images in [-1, 1]; ``recon`` and ``rgb`` come back in [0, 1] units
+        (linear outputs, so not clipped: a painted value may lie a little outside).
+        """
+        signed = to_signed(x)
+        keys = None if self.keys_see_position else self.encoder(signed, with_position=False)
+        slots, attn = self.slot_attention(self.encoder(signed), generator, keys)
+        recon, masks, rgb = self.paint(slots)
         return dict(recon=recon, masks=masks, rgb=rgb, slots=slots, attn=attn)
