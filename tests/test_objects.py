@@ -96,8 +96,36 @@ def test_composite_mixes_slots_by_softmaxed_alphas():
     out = torch.randn(2, 3, 4, 5, 5, generator=g)
     image, masks, rgb = composite(out)
     assert torch.allclose(masks.sum(1), torch.ones(2, 1, 5, 5))
-    expected = (torch.softmax(out[:, :, 3:], 1) * torch.sigmoid(out[:, :, :3])).sum(1)
+    expected = (torch.softmax(out[:, :, 3:], 1) * out[:, :, :3]).sum(1)  # linear RGB: the recipe's
     assert torch.allclose(image, expected)
+
+
+def test_model_sees_signed_images_and_returns_image_units():
+    """The recipe: the encoder sees [-1, 1]; recon and rgb come back in the images' [0, 1]."""
+    torch.manual_seed(0)
+    model = SlotAutoencoder("sbd", num_slots=3, dim=16, width=8, image_size=16)
+    x = Scenes(16).sample(2, seed=0)[0]
+    seen = []
+    model.encoder.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    out = model(x, torch.Generator().manual_seed(0))
+    assert torch.equal(seen[0], x * 2 - 1)
+    image, masks, rgb = composite(model.decode_slots(out["slots"]))
+    assert torch.allclose(out["recon"], (image + 1) / 2) and torch.allclose(out["rgb"], (rgb + 1) / 2)
+    assert torch.allclose(out["masks"], masks)
+
+
+def test_object_ownership_counts_each_object_whole_or_split():
+    from sbdlib.metrics import object_ownership
+
+    true = torch.tensor([[0, 1, 1, 1, 1, 2, 2, 0], [0, 0, 0, 0, 0, 0, 0, 0]])
+    whole = torch.tensor([[0, 1, 1, 1, 1, 2, 2, 0], [0] * 8])
+    split = torch.tensor([[0, 1, 1, 2, 2, 1, 2, 0], [0] * 8])  # each object halved between slots 1 and 2
+    merged = torch.tensor([[0, 1, 1, 1, 1, 1, 1, 0], [0] * 8])  # both objects in one slot: still whole
+    assert object_ownership(true, whole)[0] == 1 and object_ownership(true, merged)[0] == 1
+    assert object_ownership(true, split)[0] == pytest.approx(0.5)
+    assert torch.isnan(object_ownership(true, whole)[1])  # no objects
+    with pytest.raises(ValueError, match=r"\[N, P\]"):
+        object_ownership(true[0], whole[0])
 
 
 @pytest.mark.parametrize("decoder", ["sbd", "deconv"])

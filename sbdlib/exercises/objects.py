@@ -26,7 +26,7 @@ def _composite_mistakes() -> list[tuple[str, Callable[..., torch.Tensor]]]:
     def mix(out: torch.Tensor, masks: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
         return (masks * rgb).sum(dim=1)
 
-    rgb = lambda out: torch.sigmoid(out[:, :, :-1])  # noqa: E731
+    rgb = lambda out: out[:, :, :-1]  # noqa: E731
     alpha = lambda out: out[:, :, -1:]  # noqa: E731
     return [
         ("a softmax over the pixels (or channels); the masks are a softmax over the slots (dim 1), "
@@ -34,17 +34,18 @@ def _composite_mistakes() -> list[tuple[str, Callable[..., torch.Tensor]]]:
          lambda out: mix(out, torch.softmax(alpha(out).flatten(3), -1).reshape(alpha(out).shape), rgb(out))),
         ("a sigmoid of each alpha on its own; the slots must compete: softmax over the slots",
          lambda out: mix(out, torch.sigmoid(alpha(out)), rgb(out))),
-        ("the RGB logits mixed as they are; squash them to [0, 1] with a sigmoid first",
-         lambda out: mix(out, torch.softmax(alpha(out), 1), out[:, :, :-1])),
+        ("a sigmoid on the RGB; in this recipe the slots paint in [-1, 1] and their RGB is linear, "
+         "only the alphas are squashed (softmax over the slots)",
+         lambda out: mix(out, torch.softmax(alpha(out), 1), torch.sigmoid(out[:, :, :-1]))),
         ("the mean over the slots instead of the sum of masks x RGB",
          lambda out: (torch.softmax(alpha(out), 1) * rgb(out)).mean(dim=1)),
         ("the alpha taken from the first channel; it is the last one (RGB first, then alpha)",
-         lambda out: mix(out, torch.softmax(out[:, :, :1], 1), torch.sigmoid(out[:, :, 1:]))),
+         lambda out: mix(out, torch.softmax(out[:, :, :1], 1), out[:, :, 1:])),
     ]
 
 
 def check_composite(fn: Callable[..., Any]) -> None:
-    """Check ``fn(slot_outputs [B, K, C + 1, H, W]) -> image [B, C, H, W]``: sigmoid RGB mixed by a softmax over slots."""
+    """Check ``fn(slot_outputs [B, K, C + 1, H, W]) -> image [B, C, H, W]``: linear RGB mixed by a softmax over slots."""
     g = generator(13)
     cases = [(torch.randn(2, 3, 4, 5, 6, generator=g) * 3, "B=2, K=3 slots, RGB + alpha, 5 x 6"),
              (torch.randn(1, 5, 2, 4, 4, generator=g), "one image, K=5, one colour channel + alpha")]
@@ -55,7 +56,7 @@ def check_composite(fn: Callable[..., Any]) -> None:
         if isinstance(got, (tuple, list)):
             got = got[0]  # an (image, masks, ...) tuple: its image
         compare("your composite", got, _library_image(out), (out,), _composite_mistakes(), case=case)
-    passed("composite", "matches sbdlib.objects.composite (masks softmaxed over the slots, sigmoid RGB)")
+    passed("composite", "matches sbdlib.objects.composite (masks softmaxed over the slots, linear RGB)")
 
 
 # ------------------------------------------------------------------------------------ the ARI
