@@ -64,7 +64,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
                      {"decoder_width": 32}),
 }
 VARIANT_SEEDS = {"quick": 1, "course": 5, "paper": 10}
-EXPERIMENT_RUNS = (("", "learned-init"), ("", "wide-decoder"), (LONG, ""))  # (budget, variant) of the experiment
+# The experiment's runs beyond the course budget, as (decoders, budget, variant): the variants train
+# the SBD; the longer budget continues both decoders' runs (the DeConv's as its control).
+EXPERIMENT_RUNS = ((("sbd",), "", "learned-init"), (("sbd",), "", "wide-decoder"), (("sbd", "deconv"), LONG, ""))
 
 
 @dataclass(frozen=True)
@@ -403,9 +405,9 @@ def shipped_or_run(scale: Scale | str | None = None, *, device: str | torch.devi
     if shipped.exists():
         return read_object_results(shipped)
     rows = run_objects(SLOT_DECODERS, range(OBJECT_SEEDS[s.name]), scale=s, device=device, progress=progress)
-    for budget, variant in EXPERIMENT_RUNS:
+    for decoders, budget, variant in EXPERIMENT_RUNS:
         if not budget or s.name in LONG_STEPS:
-            rows += run_objects(("sbd",), range(VARIANT_SEEDS[s.name]), scale=s, device=device, progress=progress,
+            rows += run_objects(decoders, range(VARIANT_SEEDS[s.name]), scale=s, device=device, progress=progress,
                                 budget=budget, variant=variant)
     return rows
 
