@@ -101,14 +101,15 @@ def plot_slots(models: Mapping[str, SlotAutoencoder], images: Tensor, labels: Te
     return _finish(fig, save)
 
 
-GROUP_MARKERS = "osD^vP*"  # one marker per group of runs, in the table's order
+GROUP_MARKERS = "osD^vP*"  # one marker per kind of run (the recipe, each variant, each budget), the same for both decoders
 
 
 def _group_style(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, int], tuple[str, str, str]]:
     """Each ``(decoder, variant, steps)`` group: its label, colour (the decoder's, lightened off the recipe) and marker."""
     base = base_steps(rows)
+    kinds = sorted({(variant, steps) for _, variant, steps in groups(rows)}, key=lambda k: (k != ("", base), k[1], k[0]))
     return {key: (group_label(*key, base), model_color(key[0], "changed" if key[1] or key[2] != base else ""),
-                  GROUP_MARKERS[i % len(GROUP_MARKERS)]) for i, key in enumerate(groups(rows))}
+                  GROUP_MARKERS[kinds.index(key[1:]) % len(GROUP_MARKERS)]) for key in groups(rows)}
 
 
 def plot_groups(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str] = ("ari", "ownership"),
@@ -116,10 +117,10 @@ def plot_groups(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str] = (
                 save: str | None = None) -> Figure:
     """Every seed of every group of runs (points), its median (bar), one panel per metric; reference lines per metric."""
     grouped, style = groups(rows), _group_style(rows)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(1.0 + 2.2 * len(grouped) * len(metrics) ** 0.5 + 1.5, 4.2),
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(3.0 + 1.55 * len(grouped), 0.8 + 3.2 * len(metrics)),
                              squeeze=False)
     rng = np.random.default_rng(0)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[:, 0], metrics):
         for x, (key, members) in enumerate(grouped.items()):
             label, colour, marker = style[key]
             values = np.array([r[metric] for r in members], dtype=float)
@@ -135,8 +136,9 @@ def plot_groups(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str] = (
         ax.set_ylabel(f"{METRICS[metric][0]} (held-out scenes)")
         name = METRICS[metric][0]
         ax.set_title(f"{name[0].upper()}{name[1:]} of every run", fontsize=9)
-        if (baselines or {}).get(metric):
-            ax.legend(fontsize=7, loc="best")
+    if any((baselines or {}).get(m) for m in metrics):  # the reference lines, once, beside the last panel
+        axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="references",
+                           title_fontsize=7)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return _finish(fig, save)

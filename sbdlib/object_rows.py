@@ -114,20 +114,24 @@ def ours_cell(rows: Sequence[Mapping[str, Any]], one_slot_ari: float | None = No
             f"object ownership (share of a disc's pixels won by one slot) {cell(sbd, 'ownership')} vs "
             f"{cell(deconv, 'ownership')}; squared error per image {cell(sbd, 'mse')} vs {cell(deconv, 'mse')}; "
             f"{len(sbd)} + {len(deconv)} seeds")
-    others = [(key, members) for key, members in groups(rows).items()
-              if key[0] == "sbd" and (key[1] or key[2] != base)]
-    if others:
-        parts = [f"{group_label(d, v, s, base).removeprefix(DECODERS['sbd'].label + ', ')} "
+    for decoder, name in (("sbd", "SBD variants"), ("deconv", "DeConv")):
+        others = [(key, members) for key, members in groups(rows).items()
+                  if key[0] == decoder and (key[1] or key[2] != base)]
+        parts = [f"{group_label(d, v, s, base).removeprefix(DECODERS[d].label + ', ')} "
                  f"ARI {cell(m, 'ari')}, ownership {cell(m, 'ownership')} ({len(m)} seeds)"
                  for (d, v, s), m in others]
-        text += "; SBD variants: " + "; ".join(parts)
+        if parts:
+            text += f"; {name}: " + "; ".join(parts)
     if one_slot_ari is not None:
         text += f"; every pixel in one slot scores ARI {one_slot_ari:.3f}"
     return f"{text} ({NOTEBOOK_LINK})"
 
 
-def verdict_cell(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The README row's verdict, from the medians and ranges of both decoders and the SBD's variants."""
+def verdict_cell(rows: Sequence[Mapping[str, Any]], one_slot_ari: float | None = None) -> str:
+    """The README row's verdict, from the medians and ranges of both decoders and the SBD's variants.
+
+    ``one_slot_ari``: the score of every pixel in one slot, against which a median ARI is read.
+    """
     sbd, deconv, base = _find(rows, "sbd"), _find(rows, "deconv"), base_steps(rows)
     s, d = _median(sbd, "ari"), _median(deconv, "ari")
     if s > d:
@@ -137,6 +141,8 @@ def verdict_cell(rows: Sequence[Mapping[str, Any]]) -> str:
         separated = max(float(r["ari"]) for r in sbd) < min(float(r["ari"]) for r in deconv)
         text = (f"no at this budget: the DeConv slots segment better (median ARI {d:.3f} vs {s:.3f}"
                 f"{', without overlap' if separated else '; the ranges overlap'})")
+        if one_slot_ari is not None and s < one_slot_ari:
+            text += f"; the SBD's median is below every pixel in one slot ({one_slot_ari:.3f})"
         if _median(sbd, "ownership") < _median(deconv, "ownership"):
             text += "; SBD slots share discs instead of owning them"
         if _median(sbd, "mse") < _median(deconv, "mse"):
@@ -153,7 +159,7 @@ def verdict_cell(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def readme_row(rows: Sequence[Mapping[str, Any]], one_slot_ari: float | None = None) -> str:
     """The Reproduction table's row on object-centric models, as one Markdown line."""
-    return f"| {README_ROW} | {CLAIM} | {PAPER_CELL} | {ours_cell(rows, one_slot_ari)} | {verdict_cell(rows)} |"
+    return f"| {README_ROW} | {CLAIM} | {PAPER_CELL} | {ours_cell(rows, one_slot_ari)} | {verdict_cell(rows, one_slot_ari)} |"
 
 
 def one_slot_reference(scale_name: str) -> float:

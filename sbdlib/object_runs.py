@@ -48,7 +48,7 @@ NOISE_SEED_OFFSET = 1_000_003     # the slots' initial noise during training: it
 HISTORY_POINTS = 20               # loss and ARI recorded this many times over a run
 HISTORY_EVAL_SIZE = 256           # held-out scenes of the ARI recorded during training
 EXPERIMENT = "objects"            # the results table: data/results/objects/objects_<scale>.csv
-OBJECT_SEEDS = {"quick": 2, "course": 5, "paper": 10}  # seeds per per-slot decoder at each scale
+OBJECT_SEEDS = {"quick": 2, "course": 10, "paper": 10}  # seeds per per-slot decoder at each scale (the shipped course runs: 0-9)
 # A second, longer budget at the course scale: the same runs continued (the learning-rate schedule
 # depends on the step only, so continuing a finished run is training it longer from the start).
 LONG_STEPS = {"quick": 24, "course": 6000}
