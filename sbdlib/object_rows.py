@@ -114,10 +114,11 @@ def ours_cell(rows: Sequence[Mapping[str, Any]], one_slot_ari: float | None = No
             f"object ownership (share of a disc's pixels won by one slot) {cell(sbd, 'ownership')} vs "
             f"{cell(deconv, 'ownership')}; squared error per image {cell(sbd, 'mse')} vs {cell(deconv, 'mse')}; "
             f"{len(sbd)} + {len(deconv)} seeds")
-    for decoder, name in (("sbd", "SBD variants"), ("deconv", "DeConv")):
+    for decoder, name in (("sbd", "SBD variants"), ("deconv", "DeConv control")):
         others = [(key, members) for key, members in groups(rows).items()
                   if key[0] == decoder and (key[1] or key[2] != base)]
-        parts = [f"{group_label(d, v, s, base).removeprefix(DECODERS[d].label + ', ')} "
+        parts = [f"{group_label(d, v, s, base).removeprefix(DECODERS[d].label + ', ')}"
+                 f"{' (the same runs continued)' if s != base else ''} "
                  f"ARI {cell(m, 'ari')}, ownership {cell(m, 'ownership')} ({len(m)} seeds)"
                  for (d, v, s), m in others]
         if parts:
