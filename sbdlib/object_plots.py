@@ -151,7 +151,7 @@ def plot_ari_curves(runs: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]],
     ``mark_step``: a dotted vertical line there (where a shorter budget ended).
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    styles = ("-", "--", ":", "-.")
+    styles = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
     for g, (label, (colour, histories)) in enumerate(runs.items()):
         for i, history in enumerate(histories):
             for ax, key in zip(axes, ("ari", "loss")):
@@ -164,7 +164,7 @@ def plot_ari_curves(runs: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]],
             ax.axvline(mark_step, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("training step")
         ax.set_title(name, fontsize=10)
-        ax.legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="upper right")  # one legend: the curves fall low on this panel
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return _finish(fig, save)
