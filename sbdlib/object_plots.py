@@ -1,4 +1,4 @@
-"""Figures and the slot explorer of notebook 13: scenes and their masks, slots, every seed's ARI.
+"""Figures and the slot explorer of notebook 13: scenes and their masks, slots, every run's scores and curves.
 
 Decoder colours and names are the course's (:data:`sbdlib.models.DECODERS`).
 """
@@ -14,7 +14,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from sbdlib.models import DECODERS
+from sbdlib.models import DECODERS, model_color
+from sbdlib.object_rows import METRICS, base_steps, group_label, groups
 from sbdlib.objects import SlotAutoencoder
 from sbdlib.plots import save_figure, tile_images
 from sbdlib.widgets import PICTURE_NOTE, PictureBox, image_to_png, panels_png
@@ -56,90 +57,140 @@ def plot_scenes(images: Tensor, labels: Tensor, *, ncol: int = 8, title: str = "
 @torch.no_grad()
 def plot_slots(models: Mapping[str, SlotAutoencoder], images: Tensor, labels: Tensor, *, seed: int = 1234,
                save: str | None = None, suptitle: str = "") -> Figure:
-    """For each model and scene: the scene, its ground truth, the reconstruction, the predicted segments, each slot.
+    """For each model and scene: the scene, its truth, the reconstruction, each pixel's slot, then every slot's painting and mask.
 
-    A slot's panel is its RGB times its mask (what it adds to the image).
+    A slot's painting is its RGB times its mask (what it adds to the image); its mask is shown in
+    grey from 0 (black) to 1 (white), so a disc that two slots share at half strength is grey in both.
+    The predicted segments' title gives the scene's foreground ARI and object ownership.
     """
-    from sbdlib.metrics import foreground_ari
+    from sbdlib.metrics import foreground_ari, object_ownership
     from sbdlib.object_runs import predicted_labels
 
     n, size = images.shape[0], images.shape[-1]
     k = next(iter(models.values())).slot_attention.num_slots
-    columns = 4 + k
-    fig, axes = plt.subplots(n * len(models), columns, figsize=(1.15 * columns, 1.25 * n * len(models)),
+    columns = 4 + 2 * k
+    fig, axes = plt.subplots(n * len(models), columns, figsize=(1.05 * columns, 1.2 * n * len(models) + 0.5),
                              squeeze=False)
     truth = label_colours(labels, size)
     for m, (name, model) in enumerate(models.items()):
         model.eval()
         out = model(images, torch.Generator().manual_seed(seed))
         pred = predicted_labels(out["masks"])
-        ari = foreground_ari(labels, pred)
+        ari, owned = foreground_ari(labels, pred), object_ownership(labels, pred)
         segments = label_colours(pred + 1, size)
         parts = (out["masks"] * out["rgb"]).clamp(0, 1)
         colour = DECODERS[model.config["decoder"]].color
         for i in range(n):
             row = axes[m * n + i]
             panels = [images[i].permute(1, 2, 0), truth[i], out["recon"][i].clamp(0, 1).permute(1, 2, 0), segments[i],
-                      *(parts[i, j].permute(1, 2, 0) for j in range(k))]
-            titles = ["scene", "truth", "reconstruction", f"slots (ARI {ari[i]:.2f})", *(f"slot {j}" for j in range(k))]
-            for ax, panel, title in zip(row, panels, titles):
-                ax.imshow(np.asarray(panel), interpolation="nearest")
+                      *(parts[i, j].permute(1, 2, 0) for j in range(k)), *(out["masks"][i, j, 0] for j in range(k))]
+            titles = ["scene", "truth", "reconstruction", "each pixel's slot", *(f"slot {j} paints" for j in range(k)),
+                      *(f"slot {j} mask" for j in range(k))]
+            for c, (ax, panel, title) in enumerate(zip(row, panels, titles)):
+                ax.imshow(np.asarray(panel), interpolation="nearest", cmap="gray", vmin=0, vmax=1)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if i == 0:
-                    ax.set_title(title, fontsize=8)
-            if i == 0:
-                row[0].set_ylabel(name, color=colour, fontsize=8, fontweight="bold", loc="top")
-    fig.suptitle(suptitle)
-    return _finish(fig, save)
-
-
-def plot_ari_seeds(rows: Sequence[Mapping[str, Any]], *, baselines: Mapping[str, float] | None = None,
-                   title: str = "", save: str | None = None) -> Figure:
-    """Every seed's foreground ARI per training budget and slot decoder (points, medians as bars), reference lines."""
-    budgets = sorted({r["steps"] for r in rows})
-    decoders = [d for d in DECODERS if any(r["decoder"] == d for r in rows)]
-    fig, ax = plt.subplots(figsize=(4.0 + 1.6 * len(budgets), 3.8))
-    rng = np.random.default_rng(0)
-    ticks = []
-    for b, steps in enumerate(budgets):
-        start = b * (len(decoders) + 1)
-        for i, d in enumerate(decoders):
-            values = np.array([r["ari"] for r in rows if r["decoder"] == d and r["steps"] == steps], dtype=float)
-            ax.scatter(start + i + rng.uniform(-STRIP_JITTER, STRIP_JITTER, len(values)), values,
-                       color=DECODERS[d].color, edgecolor="black", linewidth=0.4, s=40, zorder=3,
-                       label=DECODERS[d].label if b == 0 else None)
-            if len(values):
-                ax.hlines(np.median(values), start + i - 0.3, start + i + 0.3, color=DECODERS[d].color, linewidth=2.5,
-                          zorder=2)
-        seeds = max(sum(r["steps"] == steps and r["decoder"] == d for r in rows) for d in decoders)
-        ticks.append((start + (len(decoders) - 1) / 2, f"{steps:,} steps\n({seeds} seeds each)"))
-    for (name, value), style in zip((baselines or {}).items(), ("--", ":", "-.")):
-        ax.axhline(value, color="grey", linestyle=style, linewidth=1, label=name)
-    ax.set_xticks([t for t, _ in ticks], [n for _, n in ticks], fontsize=8)
-    ax.set_xlabel("training budget (points: seeds, bars: medians)")
-    ax.set_ylabel("foreground ARI (held-out scenes)")
-    ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+                    ax.set_title(title, fontsize=7)
+                if c == 3:
+                    ax.set_xlabel(f"ARI {ari[i]:.2f}, own. {owned[i]:.2f}", fontsize=7)
+            row[0].set_ylabel(f"{name}\nscene {i}" if i == 0 else f"scene {i}", color=colour, fontsize=7,
+                              fontweight="bold" if i == 0 else "normal")
+    fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
     return _finish(fig, save)
 
 
-def plot_ari_curves(histories: Mapping[tuple[str, int], Mapping[str, Any]], *, title: str = "",
-                    save: str | None = None) -> Figure:
-    """Foreground ARI and reconstruction loss against training step, one line per run, decoder colours."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    for (decoder, seed), history in histories.items():
-        for ax, key in zip(axes, ("ari", "loss")):
-            ax.plot(history["step"], history[key], color=DECODERS[decoder].color, alpha=0.75, linewidth=1.2,
-                    label=DECODERS[decoder].label if seed == min(s for d, s in histories if d == decoder) else None)
-    axes[0].set_ylabel("foreground ARI (256 held-out scenes)")
-    axes[1].set_ylabel("squared error per image")
+GROUP_MARKERS = "osD^vP*"  # one marker per kind of run (the recipe, each variant, each budget), the same for both decoders
+
+
+def _group_style(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, int], tuple[str, str, str]]:
+    """Each ``(decoder, variant, steps)`` group: its label, colour (the decoder's, lightened off the recipe) and marker."""
+    base = base_steps(rows)
+    kinds = sorted({(variant, steps) for _, variant, steps in groups(rows)}, key=lambda k: (k != ("", base), k[1], k[0]))
+    return {key: (group_label(*key, base), model_color(key[0], "changed" if key[1] or key[2] != base else ""),
+                  GROUP_MARKERS[kinds.index(key[1:]) % len(GROUP_MARKERS)]) for key in groups(rows)}
+
+
+def plot_groups(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str] = ("ari", "ownership"),
+                baselines: Mapping[str, Mapping[str, float]] | None = None, title: str = "",
+                save: str | None = None) -> Figure:
+    """Every seed of every group of runs (points), its median (bar), one panel per metric; reference lines per metric."""
+    grouped, style = groups(rows), _group_style(rows)
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(3.0 + 1.55 * len(grouped), 0.8 + 3.2 * len(metrics)),
+                             squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, metric in zip(axes[:, 0], metrics):
+        for x, (key, members) in enumerate(grouped.items()):
+            label, colour, marker = style[key]
+            values = np.array([r[metric] for r in members], dtype=float)
+            ax.scatter(x + rng.uniform(-STRIP_JITTER, STRIP_JITTER, len(values)), values, color=colour, marker=marker,
+                       edgecolor="black", linewidth=0.4, s=36, zorder=3)
+            ax.hlines(np.median(values), x - 0.32, x + 0.32, color=DECODERS[key[0]].color, linewidth=2.5, zorder=2)
+        for (name, value), line in zip((baselines or {}).get(metric, {}).items(), ("--", ":", "-.", (0, (1, 3)))):
+            ax.axhline(value, color="grey", linestyle=line, linewidth=1, label=name)
+        ax.set_xticks(range(len(grouped)), [f"{style[k][0].replace(', ', chr(10))}\n({len(m)} seeds)"
+                                            for k, m in grouped.items()], fontsize=7)
+        ax.set_xlim(-0.6, len(grouped) - 0.4)
+        ax.set_xlabel("runs (points: seeds; bars: medians)")
+        ax.set_ylabel(f"{METRICS[metric][0]} (held-out scenes)")
+        name = METRICS[metric][0]
+        ax.set_title(f"{name[0].upper()}{name[1:]} of every run", fontsize=9)
+    if any((baselines or {}).get(m) for m in metrics):  # the reference lines, once, beside the last panel
+        axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="references",
+                           title_fontsize=7)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, save)
+
+
+def plot_ari_curves(runs: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]], *, title: str = "",
+                    mark_step: int | None = None, save: str | None = None) -> Figure:
+    """Foreground ARI and reconstruction loss against training step: ``{label: (colour, [history per seed])}``, one line per run.
+
+    ``mark_step``: a dotted vertical line there (where a shorter budget ended).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    styles = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
+    for g, (label, (colour, histories)) in enumerate(runs.items()):
+        for i, history in enumerate(histories):
+            for ax, key in zip(axes, ("ari", "loss")):
+                ax.plot(history["step"], history[key], color=colour, linestyle=styles[g % len(styles)], alpha=0.7,
+                        linewidth=1.1, label=f"{label} ({len(histories)} seeds)" if i == 0 else None)
+    axes[0].set_ylabel("foreground ARI (held-out scenes)")
+    axes[1].set_ylabel("squared error per image (training batches)")
     for ax, name in zip(axes, ("Segmentation during training", "Reconstruction during training")):
+        if mark_step is not None:
+            ax.axvline(mark_step, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("training step")
-        ax.set_title(name)
-        ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=9)
+        ax.set_title(name, fontsize=10)
+    axes[1].legend(fontsize=7, loc="upper right")  # one legend: the curves fall low on this panel
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, save)
+
+
+def plot_object_shares(shares: Mapping[str, tuple[str, Tensor, Tensor]], *, owned: float = 0.9, title: str = "",
+                       save: str | None = None) -> Figure:
+    """Per disc, how much of it one slot holds: ``{label: (colour, won [M, K], strength [M, K])}`` (:func:`sbdlib.object_runs.object_slot_shares`).
+
+    Left: the share of each disc's pixels won by its top slot (a dotted line at ``owned``);
+    right: the top slot's mean mask over the disc (1: one slot paints it whole; 0.5: two share it).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    bins = np.linspace(0, 1, 26)
+    for label, (colour, won, strength) in shares.items():
+        for ax, values in zip(axes, (won.max(1).values, strength.max(1).values)):
+            ax.hist(values.cpu().numpy(), bins=bins, color=colour, alpha=0.55, edgecolor=colour,
+                    weights=np.full(len(values), 1 / max(1, len(values))), label=f"{label} ({len(values)} discs)")
+    axes[0].axvline(owned, color="grey", linestyle=":", linewidth=1)
+    axes[0].set_xlabel("share of the disc's pixels won by its top slot")
+    axes[1].set_xlabel("top slot's mean mask over the disc")
+    for ax, name in zip(axes, ("Who wins a disc's pixels", "How strongly the top slot paints a disc")):
+        ax.set_ylabel("fraction of discs")
+        ax.set_title(name, fontsize=10)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return _finish(fig, save)
 

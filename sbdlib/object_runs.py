@@ -48,7 +48,7 @@ NOISE_SEED_OFFSET = 1_000_003     # the slots' initial noise during training: it
 HISTORY_POINTS = 20               # loss and ARI recorded this many times over a run
 HISTORY_EVAL_SIZE = 256           # held-out scenes of the ARI recorded during training
 EXPERIMENT = "objects"            # the results table: data/results/objects/objects_<scale>.csv
-OBJECT_SEEDS = {"quick": 2, "course": 5, "paper": 10}  # seeds per per-slot decoder at each scale
+OBJECT_SEEDS = {"quick": 2, "course": 10, "paper": 10}  # seeds per per-slot decoder at each scale (the shipped course runs: 0-9)
 # A second, longer budget at the course scale: the same runs continued (the learning-rate schedule
 # depends on the step only, so continuing a finished run is training it longer from the start).
 LONG_STEPS = {"quick": 24, "course": 6000}
@@ -163,6 +163,30 @@ def reconstruction_loss(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def predicted_labels(masks: torch.Tensor) -> torch.Tensor:
     """Each pixel's slot: the argmax of the masks ``[B, K, 1, H, W]`` -> ``[B, H*W]``."""
     return masks[:, :, 0].flatten(2).argmax(dim=1)
+
+
+def object_slot_shares(masks: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per object, how its pixels are split between the slots: ``masks [B, K, 1, H, W]``, ``labels [B, H*W]``.
+
+    Returns:
+        ``won [M, K]``, the share of each object's pixels that each slot wins (the argmax of the
+        masks), and ``strength [M, K]``, each slot's mean mask over the object's pixels; one row
+        per object present (true label > 0): every image's first object, then every second one.
+    """
+    b, k = masks.shape[:2]
+    flat = masks[:, :, 0].flatten(2)  # [B, K, P]
+    if labels.shape != (b, flat.shape[2]):
+        raise ValueError(f"labels must be [B, H*W] = {(b, flat.shape[2])}, got {tuple(labels.shape)}")
+    winners = torch.nn.functional.one_hot(predicted_labels(masks), k).transpose(1, 2).to(flat.dtype)  # [B, K, P]
+    won, strength = [], []
+    for obj in range(1, int(labels.max()) + 1 if labels.numel() else 1):
+        inside = (labels == obj).to(flat.dtype)[:, None]  # [B, 1, P]
+        size = inside.sum(2)  # [B, 1]
+        present = size[:, 0] > 0
+        won.append(((winners * inside).sum(2) / size.clamp_min(1))[present])
+        strength.append(((flat * inside).sum(2) / size.clamp_min(1))[present])
+    empty = masks.new_zeros(0, k)
+    return (torch.cat(won) if won else empty), (torch.cat(strength) if strength else empty)
 
 
 @torch.no_grad()
