@@ -278,3 +278,32 @@ def test_real_gpu_precision_follows_capability():
     else:
         assert p.name in ("fp16", "fp32")
         assert p.name == ("fp16" if devices.reduced_precision_is_faster(device, torch.float16) else "fp32")
+
+
+@pytest.mark.parametrize("cpu, expected", [("native", "bf16"), ("none", "fp32")])
+def test_train_default_follows_the_cpu_faked_both_ways(monkeypatch, cpu, expected):
+    from sbdlib.data import Circles
+    from sbdlib.models import VAE
+    from sbdlib.training import train
+    monkeypatch.setenv(devices.CPU_BF16_ENV, cpu)
+    torch.manual_seed(0)
+    vae = VAE("sbd", width=4, image_size=16)
+    h = train(vae, Circles("xy", image_size=16), steps=2, batch_size=4, progress="none")
+    assert h.precision == expected and h.device == "cpu"
+    assert all(p.is_contiguous(memory_format=torch.channels_last) == (expected == "bf16")
+               for p in vae.parameters() if p.dim() == 4)
+    h = train(vae, Circles("xy", image_size=16), steps=2, batch_size=4, progress="none", amp=False)
+    assert h.precision == "fp32"
+
+
+def test_train_default_on_this_cpu_is_its_measured_choice():
+    from sbdlib.data import Circles
+    from sbdlib.models import VAE
+    from sbdlib.training import train
+    torch.manual_seed(0)
+    vae = VAE("sbd", width=8, image_size=16)
+    h = train(vae, Circles("xy", image_size=16), steps=1, batch_size=8, progress="none")
+    pays = devices.cpu_bf16_pays(vae, 8)  # cached: the answer the run used
+    assert h.precision == ("bf16" if pays else "fp32")
+    if not devices.cpu_has_native_bf16(devices.cpu_flags()):
+        assert h.precision == "fp32"
