@@ -14,10 +14,13 @@ own and no process-wide setting carries over) and trains for ``--steps`` timed s
   ``stacked`` (one vmapped computation).
 
 ``--amp auto|on|off`` is passed to sbdlib as ``amp=None|True|False``: ``auto`` is the
-library's per-device choice (fp32 on every CPU; see ``sbdlib/devices.py``), ``on`` measures
-its reduced precision (bf16 on a CPU). Printed per configuration: its precision, images/s
-per member and in aggregate, the aggregate's ratio to the plain fp32 loop and to S
-sequential ``train`` calls (``train`` x S), peak memory (CUDA: max allocated; CPU: the
+library's per-device choice (on a CPU with native bf16, bf16 where it measures faster for
+the model; fp32 on other CPUs; see ``sbdlib/devices.py``), ``on`` measures its reduced
+precision (bf16 on a CPU). The load average of the machine is printed before and after:
+on shared cores, compare the ratios (measured in the same run), not the rates. Printed per configuration: its precision, images/s
+per member and in aggregate, the aggregate's ratio to the plain fp32 loop, to the plain
+bf16 loop (where it was measured: on a CPU with native bf16, ``train`` with the default
+``amp`` should reach 1.0x or more) and to S sequential ``train`` calls (``train`` x S), peak memory (CUDA: max allocated; CPU: the
 process's peak resident set) and the device. Defaults: S in 1, 2, 4, 8 on a CPU and
 1, 8, 25, 50 on a GPU. ``--json FILE`` also writes the rows.
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -134,8 +138,8 @@ def measure(device: torch.device, sizes: list[str], decoders: list[str], members
     """Every configuration of every size and decoder, each in a fresh process; one row each.
 
     A row holds ``size, decoder, label, members`` and either ``precision, per_member, aggregate,
-    memory, vs_plain, vs_train`` (the aggregate's ratio to the plain fp32 loop and to ``train``'s rate,
-    i.e. to S ``train`` calls in turn)
+    memory, vs_plain, vs_bf16, vs_train`` (the aggregate's ratio to the plain fp32 loop, to the plain
+    bf16 loop, and to ``train``'s rate, i.e. to S ``train`` calls in turn)
     or ``error`` (the failed process's last line, or its timeout); the ratios are missing where they do not apply. ``echo`` gets each row's table line as it is measured.
     """
     rows = []
@@ -149,6 +153,8 @@ def measure(device: torch.device, sizes: list[str], decoders: list[str], members
                 done = {r["label"]: r["aggregate"] for r in rows[first:] if "error" not in r}
                 if "error" not in row and who != "plain:fp32" and done.get("plain fp32 loop"):
                     row["vs_plain"] = row["aggregate"] / done["plain fp32 loop"]
+                if "error" not in row and not who.startswith("plain") and done.get("plain bf16 loop"):
+                    row["vs_bf16"] = row["aggregate"] / done["plain bf16 loop"]
                 if "error" not in row and who.startswith("many") and done.get("train (1 model)"):
                     row["vs_train"] = row["aggregate"] / done["train (1 model)"]  # S train calls: train's rate
                 rows.append(row)
@@ -157,7 +163,7 @@ def measure(device: torch.device, sizes: list[str], decoders: list[str], members
 
 
 COLUMNS = ("size", "decoder", "configuration", "precision", "img/s per member", "aggregate img/s", "vs plain fp32",
-           "vs train x S", "peak MiB")
+           "vs plain bf16", "vs train x S", "peak MiB")
 
 
 def _cells(row: dict) -> list[str]:
@@ -166,10 +172,10 @@ def _cells(row: dict) -> list[str]:
         value = row.get(key)
         return "" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
     if "error" in row:
-        return [row["size"], row["decoder"], row["label"], "failed: " + row["error"][:100], "", "", "", "", ""]
+        return [row["size"], row["decoder"], row["label"], "failed: " + row["error"][:100]] + [""] * (len(COLUMNS) - 4)
     return [row["size"], row["decoder"], row["label"], row.get("precision", ""), number("per_member", ",.1f"),
             number("aggregate", ",.1f"), number("vs_plain", ".2f") + "x" * ("vs_plain" in row),
-            number("vs_train", ".2f") + "x" * ("vs_train" in row), number("memory", ",.0f")]
+            number("vs_bf16", ".2f") + "x" * ("vs_bf16" in row), number("vs_train", ".2f") + "x" * ("vs_train" in row), number("memory", ",.0f")]
 
 
 def table_line(row: dict) -> str:
@@ -191,6 +197,14 @@ def device_line(device: torch.device) -> str:
     else:
         name = f"CPU ({torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_native_bf16()})"
     return f"device {device} = {name}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def load_average() -> str:
+    """The machine's 1-, 5- and 15-minute load averages ("unknown" where the OS does not say)."""
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return "unknown"
 
 
 def positive(text: str) -> int:
@@ -238,7 +252,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{device_line(device)}; {steps} timed steps after {args.warmup} warm-up, each configuration in a fresh "
           f"process; sbdlib amp={AMP[args.amp]}; sizes {', '.join(f'{k} {v}' for k, v in SIZES.items())}\n")
     print("\n".join(markdown_table([]).splitlines()[:2]))
+    print(f"load average before: {load_average()}")
     rows = measure(device, args.sizes, args.decoders, list(members), steps, args.warmup, args.amp, plain_bf16)
+    print(f"\nload average after: {load_average()} (on {os.cpu_count()} cores)")
     if args.json:
         args.json.write_text(json.dumps(dict(device=device_line(device), rows=rows), indent=1))
 

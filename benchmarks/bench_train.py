@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--amp", choices=sorted(AMP), default="auto",
-                        help="sbdlib's amp (auto: fp32 on every CPU; on: bf16 autocast)")
+                        help="sbdlib's amp (auto: the library's per-CPU choice, see sbdlib/devices.py; on: bf16 autocast)")
     parser.add_argument("--worker", choices=["plain", "sbdlib"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

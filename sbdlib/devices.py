@@ -15,11 +15,30 @@ fp32, ``amp=True`` asks for the device's reduced precision, ``amp=None`` (the de
 * **Apple silicon (MPS)**: fp32; ``amp=True`` is refused. MPS lacks a few operations;
   :func:`explain_mps_errors` turns PyTorch's long message into one line naming the
   operation and the fallback (``PYTORCH_ENABLE_MPS_FALLBACK=1``, set before Python starts).
-* **CPU**: fp32 by default on every CPU, also on one with native bf16 (AVX-512 BF16 or AMX),
-  so that a learner's run is comparable with the course's shipped runs, which are fp32.
-  ``amp=True`` opts in to bf16 autocast for speed (a different number in the last digits);
-  :func:`cpu_bf16_is_faster` says whether it pays on this CPU. Without native bf16 the
-  emulated kernels ran about 100x slower than fp32 (``benchmarks/bench_roofline.py``).
+* **CPU with native bf16** (AVX-512 BF16 or AMX in its flags: Intel Xeons from Cooper Lake
+  and Sapphire Rapids on, AMD Zen 4 and later): bf16 autocast with channels-last tensors,
+  wherever a short measurement finds it faster than fp32 *for the model at hand*
+  (:func:`cpu_bf16_pays`): one warm-up, then :data:`MODEL_PROBE_STEPS` forward + backward
+  passes of a copy of the VAE at the run's batch size, fp32 and bf16 interleaved; bf16 is
+  chosen when the median speed-up is at least :data:`BF16_MIN_SPEEDUP` (a margin, so a near
+  tie does not flip between processes). Measured once per process and model shape (the
+  VAE's class and ``config``, and the batch size), so a population of one architecture
+  measures once. A tiny model, whose steps are dominated by per-operation overheads, stays
+  in fp32. bf16 changes single runs in their last digits and beyond, as thread counts and
+  kernel sets already do, so a run is compared with the distribution over seeds, never with
+  one seed.
+* **Any other CPU**: fp32. Its bf16 would be emulated (about 100x slower than fp32 where it
+  was measured, ``benchmarks/bench_roofline.py``), so it is never measured. ``amp=True``
+  still asks for bf16 autocast, on any CPU.
+* **The environment variable** ``SBDLIB_CPU_BF16`` overrides what the CPU says:
+  ``native`` takes it as a CPU with native bf16 that pays (bf16 by default, nothing
+  measured), ``none`` as one without (fp32 by default); ``auto`` (or unset) reads the flags
+  and measures. It is read when a run starts (nothing changes on import) and exists so that
+  both kinds of CPU can be tested on one machine.
+
+Evaluation (:mod:`sbdlib.metrics`) is fp32 everywhere; only training changes. Each
+run's precision is recorded in its :class:`~sbdlib.history.History` and results row, and
+:func:`computed_in` says it in one line beside a run's numbers.
 
 Channels-last memory is used with CUDA and with CPU bf16, for single models (a stacked
 population's 5-D batches have no channels-last layout).
@@ -32,8 +51,10 @@ training loop makes it explicitly.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import math
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -52,6 +73,10 @@ PROBE_SHAPES = {"cpu": (16, 32, 32, 32),      # [B, C, H, W] of the probe convol
                 "cuda": (16, 64, 64, 64)}     # and a paper-scale one (64 x 64, width 64, batch 16) on a GPU
 PROBE_KERNEL = 5
 PROBE_REPEATS = 5
+MODEL_PROBE_STEPS = 3                         # timed forward + backward passes per precision (after one warm-up)
+BF16_MIN_SPEEDUP = 1.25                       # bf16 is the CPU default where it measured at least this much faster
+CPU_BF16_ENV = "SBDLIB_CPU_BF16"              # "auto" (default), "native" or "none": see the module docstring
+CPU_BF16_MODES = ("auto", "native", "none")
 MPS_FALLBACK = "PYTORCH_ENABLE_MPS_FALLBACK"  # PyTorch's switch: run operations MPS lacks on the CPU
 
 
@@ -125,9 +150,25 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
     return set()
 
 
+def cpu_bf16_mode() -> str:
+    """``SBDLIB_CPU_BF16``: ``"auto"`` (unset: read the flags and measure), ``"native"`` or ``"none"``."""
+    mode = os.environ.get(CPU_BF16_ENV, "auto").strip().lower() or "auto"
+    if mode not in CPU_BF16_MODES:
+        raise ValueError(f"{CPU_BF16_ENV}={os.environ[CPU_BF16_ENV]!r} is not one of {CPU_BF16_MODES}; "
+                         f"unset it to let sbdlib read the CPU")
+    return mode
+
+
 def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
-    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX), from its flags."""
-    flags = cpu_flags() if flags is None else flags
+    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX), from its flags.
+
+    Without ``flags``, ``SBDLIB_CPU_BF16=native`` or ``none`` answers instead of the CPU.
+    """
+    if flags is None:
+        mode = cpu_bf16_mode()
+        if mode != "auto":
+            return mode == "native"
+        flags = cpu_flags()
     return any(f in flags for f in CPU_BF16_FLAGS)
 
 
@@ -193,22 +234,116 @@ def reduced_precision_is_faster(device: torch.device, dtype: torch.dtype) -> boo
 
 
 def cpu_bf16_is_faster() -> bool:
-    """Whether bf16 autocast + channels-last beats fp32 on this CPU (measured once per process).
+    """Whether bf16 autocast + channels-last beats fp32 for one course-scale convolution on this CPU.
 
-    Only CPUs with native bf16 are measured (on the others bf16 is emulated and far slower).
+    Only CPUs with native bf16 are measured (on the others bf16 is emulated and far slower);
+    ``SBDLIB_CPU_BF16=native`` or ``none`` answers without measuring.
     """
+    if cpu_bf16_mode() != "auto":
+        return cpu_has_native_bf16()
     return cpu_has_native_bf16() and reduced_precision_is_faster(torch.device("cpu"), torch.bfloat16)
 
 
-def choose_precision(device: torch.device, amp: bool | None = None, *, population: bool = False) -> Precision:
+def model_shape(vae: Any, batch_size: int) -> tuple:
+    """What a precision measurement is cached under: the model's class and architecture, and the batch size."""
+    config = getattr(vae, "config", None)
+    shape = repr(config) if config is not None else repr([tuple(p.shape) for p in vae.parameters()])
+    return type(vae).__module__, type(vae).__qualname__, shape, int(batch_size)
+
+
+def _time_pass(model: Any, x: torch.Tensor, bf16: bool) -> float:
+    """Seconds of one forward + backward pass of a VAE's loss on ``x`` ``[B, C, H, W]``, fp32 or bf16 autocast."""
+    g = seeded_generator(0)
+    t0 = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(x, generator=g)["loss"]
+    loss.backward()
+    seconds = time.perf_counter() - t0
+    for p in model.parameters():
+        p.grad = None
+    return seconds
+
+
+def bf16_speedup(vae: Any, batch_size: int) -> float:
+    """fp32 seconds over bf16 seconds of a training pass of ``vae`` on this CPU (> 1: bf16 is faster).
+
+    A copy of the VAE (the model itself is not touched) runs one warm-up and then
+    :data:`MODEL_PROBE_STEPS` forward + backward passes per precision on random images
+    ``[batch_size, C, H, W]``, fp32 and bf16 (autocast, channels-last, as training runs it)
+    interleaved so that a changing load hits both alike; the median of the per-pair ratios.
+    """
+    plain = copy.deepcopy(vae).cpu().train()
+    fast = copy.deepcopy(plain).to(memory_format=torch.channels_last)
+    x = torch.rand(batch_size, vae.channels, vae.image_size, vae.image_size, generator=seeded_generator(0))
+    x_fast = x.contiguous(memory_format=torch.channels_last)
+    _time_pass(plain, x, False), _time_pass(fast, x_fast, True)  # warm-up: kernel choice, allocations
+    ratios = sorted(_time_pass(plain, x, False) / _time_pass(fast, x_fast, True) for _ in range(MODEL_PROBE_STEPS))
+    return ratios[len(ratios) // 2]
+
+
+_BF16_PAYS: dict[tuple, bool] = {}  # model_shape -> whether bf16 measured faster, this process
+
+
+def cpu_bf16_pays(vae: Any, batch_size: int) -> bool:
+    """Whether training ``vae`` at ``batch_size`` defaults to bf16 on this CPU (see the module docstring).
+
+    Native bf16 (the CPU's flags, or ``SBDLIB_CPU_BF16``) and, under ``auto``, a measured
+    :func:`bf16_speedup` of at least :data:`BF16_MIN_SPEEDUP`, cached per process and
+    :func:`model_shape`.
+    """
+    if cpu_bf16_mode() != "auto":
+        return cpu_has_native_bf16()
+    if not cpu_has_native_bf16():
+        return False
+    key = model_shape(vae, batch_size)
+    if key not in _BF16_PAYS:
+        _BF16_PAYS[key] = bf16_speedup(vae, batch_size) >= BF16_MIN_SPEEDUP
+    return _BF16_PAYS[key]
+
+
+def forget_measurements() -> None:
+    """Drop this process's cached precision measurements (the next run measures again)."""
+    _BF16_PAYS.clear()
+    _probe.cache_clear()
+
+
+def computed_in(run: Any) -> str:
+    """One line saying what a run, or a set of runs, trained on: ``"trained on cpu in bf16"``.
+
+    Args:
+        run: A :class:`~sbdlib.history.History`, a results row (a dict with ``device`` and
+            ``precision``), or a list of either (e.g. a shipped table's rows: each distinct
+            device and precision with its count of runs).
+    """
+    runs = run if isinstance(run, (list, tuple)) else [run]
+
+    def pair(r: Any) -> tuple[str, str]:
+        get = r.get if isinstance(r, dict) else lambda k, d="": getattr(r, k, d)
+        return str(get("device", "") or "an unrecorded device"), str(get("precision", "") or "fp32")
+    counts: dict[tuple[str, str], int] = {}
+    for r in runs:
+        counts[pair(r)] = counts.get(pair(r), 0) + 1
+    if len(runs) == 1:
+        device, precision = next(iter(counts))
+        return f"trained on {device} in {precision}"
+    parts = [f"{n} on {d} in {p}" for (d, p), n in counts.items()]
+    return f"{len(runs)} runs trained: " + ", ".join(parts)
+
+
+def choose_precision(device: torch.device, amp: bool | None = None, *, population: bool = False,
+                     model: Any = None, batch_size: int | None = None) -> Precision:
     """The precision a run on ``device`` uses (see the module docstring for the rules).
 
     Args:
         device: The training device.
-        amp: ``None`` chooses per device (fp32 on CPU and MPS); ``False`` forces fp32; ``True``
-            asks for reduced precision: bf16 on CPUs and on CUDA GPUs with native bf16, fp16
-            on older CUDA GPUs; refused on MPS.
-        population: A stacked population (5-D batches): channels-last does not apply.
+        amp: ``None`` chooses per device; ``False`` forces fp32; ``True`` asks for reduced
+            precision: bf16 on CPUs and on CUDA GPUs with native bf16, fp16 on older CUDA
+            GPUs; refused on MPS.
+        population: A stacked population (5-D batches): channels-last does not apply, and
+            on a CPU the default stays fp32 (the measurement is of a single model).
+        model, batch_size: The VAE to be trained and its batch size: on a CPU with native
+            bf16, ``amp=None`` measures this model (:func:`cpu_bf16_pays`); without them, one
+            course-scale convolution (:func:`cpu_bf16_is_faster`).
 
     Returns:
         ``Precision(autocast, channels_last)``: ``autocast`` is ``torch.bfloat16``,
@@ -230,7 +365,10 @@ def choose_precision(device: torch.device, amp: bool | None = None, *, populatio
         return Precision(None, False)
     if amp:
         return Precision(torch.bfloat16, layout)  # an explicit opt-in; emulated (slow) without native bf16
-    return Precision(None, False)  # fp32 on every CPU by default: comparable with the shipped fp32 runs
+    if population:
+        return Precision(None, False)
+    pays = cpu_bf16_pays(model, batch_size or 1) if model is not None else cpu_bf16_is_faster()
+    return Precision(torch.bfloat16, True) if pays else Precision(None, False)
 
 
 _MPS_OPERATOR = re.compile(r"operator '([^']+)' is not currently implemented for the MPS device")

@@ -200,8 +200,13 @@ class _Engine:
         """Copy the group's weights into its last good ones where every loss so far was finite."""
         ok = torch.isfinite(loss) & self.latched[group]
         with torch.no_grad():
-            for p, good in self.weights(group):
-                good.copy_(torch.where(_member_view(ok, p), p, good))
+            if ok.dim() == 0 and self.device.type == "cpu":  # one member on the CPU: reading the flag is free
+                if bool(ok):
+                    params, goods = zip(*self.weights(group))
+                    torch._foreach_copy_(list(goods), list(params))  # one copy, no temporary per tensor
+            else:
+                for p, good in self.weights(group):
+                    good.copy_(torch.where(_member_view(ok, p), p, good))
         self.latched[group] = ok
 
     # Engine-specific parts of the step: groups, batch, loss_terms, weights, record, optimizer_of, applied;

@@ -27,8 +27,9 @@ seed, never the global RNG) and its own Adam.
   every ``check_every`` steps (every step on the CPU, where reading is free; every
   ``log_every`` on CUDA). The last good weights are kept on the device meanwhile.
 * **Precision per machine** (:mod:`sbdlib.devices`): bf16 autocast on GPUs with native bf16;
-  fp16 or fp32, by a measurement, on older CUDA GPUs; fp32 on CPUs and MPS unless ``amp=True``
-  (bf16 on a CPU); ``amp=False`` forces fp32.
+  fp16 or fp32, by a measurement, on older CUDA GPUs; on CPUs with native bf16, bf16 where a
+  short measurement of the model finds it faster; fp32 on other CPUs and on MPS unless
+  ``amp=True`` (bf16 on a CPU); ``amp=False`` forces fp32. Evaluation stays fp32.
   In fp16 every member has its own dynamic loss scale (``torch.amp.GradScaler``'s rule), so
   one member's overflow skips only that member's step (:class:`MemberScaler`).
 * **Checkpoints** (optional) are written atomically every ``checkpoint_every`` steps and at
@@ -263,8 +264,9 @@ def train_many(
         objective: :class:`~sbdlib.objectives.BetaVAE` (default, shared) or a list with one
             objective per VAE (FactorVAE: one each, so each member has its own discriminator).
         device: Default: CUDA when available, else CPU.
-        amp: Reduced precision: ``None`` chooses per machine (:mod:`sbdlib.devices`: fp32 on
-            CPUs and MPS), ``False`` forces fp32, ``True`` asks for the device's reduced precision
+        amp: Reduced precision: ``None`` chooses per machine (:mod:`sbdlib.devices`: bf16 on
+            CPUs with native bf16 where it measures faster for this model, else fp32 on CPUs
+            and MPS), ``False`` forces fp32, ``True`` asks for the device's reduced precision
             (bf16 on CPUs and on GPUs with native bf16, fp16 on older CUDA GPUs).
         checkpoints: One file per VAE, written atomically every ``checkpoint_every`` steps,
             when a member stops, and at the end; each loads with ``load_checkpoint`` and
@@ -298,7 +300,7 @@ def train_many(
                for v, s, o, c in zip(vaes, seeds, objectives, checkpoints or [None] * len(vaes))]
     optimizer_states = [_resume(m, resume) for m in members]
     engine_name = _choose_engine(population, device, objectives, members)
-    precision = choose_precision(device, amp, population=engine_name == "stacked")
+    precision = choose_precision(device, amp, population=engine_name == "stacked", model=vaes[0], batch_size=batch_size)
     for m in members:
         m.history.device, m.history.precision, m.history.engine = str(device), precision.name, engine_name
         m.vae.to(device)

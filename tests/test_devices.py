@@ -18,6 +18,15 @@ BF16_ANSWERS = {"emulation-true": lambda including_emulation=True: including_emu
                 "always-true": lambda including_emulation=True: True}
 
 
+@pytest.fixture(autouse=True)
+def cpu_as_it_is(monkeypatch):
+    """Each test sees the CPU itself (no SBDLIB_CPU_BF16) and no earlier measurement; it fakes what it needs."""
+    monkeypatch.delenv(devices.CPU_BF16_ENV, raising=False)
+    devices.forget_measurements()
+    yield
+    devices._BF16_PAYS.clear()  # a faked answer must not outlive its test
+
+
 @pytest.fixture
 def probes(monkeypatch):
     """Fake the fp16 probe's answer and record the devices it is asked about."""
@@ -80,13 +89,86 @@ def test_capability_is_what_decides(monkeypatch):
         assert devices.cuda_has_native_bf16(CUDA) is native, capability
 
 
-def test_cpu_default_is_fp32_even_with_native_bf16(monkeypatch):
-    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda flags=None: True)
-    monkeypatch.setattr(devices, "cpu_bf16_is_faster", lambda: True)
-    assert devices.choose_precision(CPU) == devices.Precision(None, False)
-    assert devices.choose_precision(CPU, amp=True) == devices.Precision(torch.bfloat16, True)
-    assert devices.choose_precision(CPU, amp=True, population=True) == devices.Precision(torch.bfloat16, False)
+def fake_cpu(monkeypatch, native: bool, speedup: float = 3.0) -> list:
+    """Make this process see a CPU with or without native bf16 whose bf16 measures ``speedup`` x fp32;
+    returns the list of model shapes measured."""
+    monkeypatch.setattr(devices, "cpu_flags", lambda cpuinfo=None: {"avx512f", "amx_bf16"} if native else {"avx2"})
+    measured = []
+    monkeypatch.setattr(devices, "bf16_speedup",
+                        lambda vae, batch_size: measured.append(devices.model_shape(vae, batch_size)) or speedup)
+    return measured
+
+
+@pytest.fixture(scope="module")
+def small_vae():
+    from sbdlib.models import VAE
+    torch.manual_seed(0)
+    return VAE("sbd", width=8, image_size=16)
+
+
+@pytest.mark.parametrize("speedup, expected", [(3.0, "bf16"), (devices.BF16_MIN_SPEEDUP, "bf16"), (1.1, "fp32"),
+                                               (0.5, "fp32")])
+def test_native_bf16_cpu_defaults_to_bf16_where_it_measures_faster(monkeypatch, small_vae, speedup, expected):
+    measured = fake_cpu(monkeypatch, native=True, speedup=speedup)
+    p = devices.choose_precision(CPU, model=small_vae, batch_size=8)
+    assert p.name == expected and p.channels_last == (expected == "bf16")
+    assert devices.choose_precision(CPU, model=small_vae, batch_size=8) == p and len(measured) == 1  # cached
+    devices.choose_precision(CPU, model=small_vae, batch_size=16)  # another shape: measured again
+    assert len(measured) == 2
+    assert devices.choose_precision(CPU, amp=False, model=small_vae, batch_size=8) == devices.Precision(None, False)
+    assert devices.choose_precision(CPU, amp=True, model=small_vae, batch_size=8) == devices.Precision(torch.bfloat16, True)
+    assert devices.choose_precision(CPU, population=True, model=small_vae, batch_size=8).name == "fp32"
+    assert len(measured) == 2
+
+
+def test_cpu_without_native_bf16_stays_fp32_and_never_measures(monkeypatch, small_vae):
+    measured = fake_cpu(monkeypatch, native=False, speedup=100.0)
+    assert devices.choose_precision(CPU, model=small_vae, batch_size=8) == devices.Precision(None, False)
+    assert devices.choose_precision(CPU, amp=True, model=small_vae, batch_size=8).name == "bf16"  # asked for
     assert devices.choose_precision(CPU, amp=False).name == "fp32"
+    assert measured == []
+
+
+def test_environment_fakes_the_cpu_both_ways(monkeypatch, small_vae):
+    measured = fake_cpu(monkeypatch, native=True, speedup=0.5)  # the real answer here would be fp32
+    monkeypatch.setenv(devices.CPU_BF16_ENV, "native")
+    assert devices.cpu_has_native_bf16() and devices.cpu_bf16_is_faster()
+    assert devices.choose_precision(CPU, model=small_vae, batch_size=8) == devices.Precision(torch.bfloat16, True)
+    assert devices.choose_precision(CPU).name == "bf16"
+    monkeypatch.setenv(devices.CPU_BF16_ENV, "none")
+    assert not devices.cpu_has_native_bf16() and not devices.cpu_bf16_is_faster()
+    assert devices.choose_precision(CPU, model=small_vae, batch_size=8) == devices.Precision(None, False)
+    assert measured == []
+    assert devices.cpu_has_native_bf16({"amx_bf16"})  # explicit flags are read as given
+    monkeypatch.setenv(devices.CPU_BF16_ENV, "yes")
+    with pytest.raises(ValueError, match="is not one of .*unset it"):
+        devices.choose_precision(CPU, model=small_vae, batch_size=8)
+
+
+def test_model_shape_names_class_architecture_and_batch(small_vae):
+    from sbdlib.models import VAE
+    assert devices.model_shape(small_vae, 8) == devices.model_shape(VAE("sbd", width=8, image_size=16), 8)
+    assert devices.model_shape(small_vae, 8) != devices.model_shape(small_vae, 16)
+    assert devices.model_shape(small_vae, 8) != devices.model_shape(VAE("sbd", width=16, image_size=16), 8)
+
+
+def test_bf16_speedup_measures_a_copy_and_leaves_the_model_alone(small_vae):
+    before = {k: v.clone() for k, v in small_vae.state_dict().items()}
+    rng = torch.get_rng_state()
+    ratio = devices.bf16_speedup(small_vae, 4)
+    assert ratio > 0 and ratio == ratio
+    assert all(torch.equal(before[k], v) for k, v in small_vae.state_dict().items())
+    assert all(p.grad is None for p in small_vae.parameters())
+    assert all(p.is_contiguous() for p in small_vae.parameters())  # not turned channels-last
+    assert torch.equal(torch.get_rng_state(), rng)  # the global generator untouched
+
+
+def test_computed_in_says_device_and_precision():
+    from sbdlib.history import History
+    assert devices.computed_in(History(device="cpu", precision="bf16")) == "trained on cpu in bf16"
+    assert devices.computed_in({"device": "cuda", "precision": "fp16"}) == "trained on cuda in fp16"
+    rows = [{"device": "cpu", "precision": "fp32"}] * 3 + [{"device": "cpu", "precision": "bf16"}]
+    assert devices.computed_in(rows) == "4 runs trained: 3 on cpu in fp32, 1 on cpu in bf16"
 
 
 def test_cpu_flags_say_native_bf16():
@@ -196,3 +278,32 @@ def test_real_gpu_precision_follows_capability():
     else:
         assert p.name in ("fp16", "fp32")
         assert p.name == ("fp16" if devices.reduced_precision_is_faster(device, torch.float16) else "fp32")
+
+
+@pytest.mark.parametrize("cpu, expected", [("native", "bf16"), ("none", "fp32")])
+def test_train_default_follows_the_cpu_faked_both_ways(monkeypatch, cpu, expected):
+    from sbdlib.data import Circles
+    from sbdlib.models import VAE
+    from sbdlib.training import train
+    monkeypatch.setenv(devices.CPU_BF16_ENV, cpu)
+    torch.manual_seed(0)
+    vae = VAE("sbd", width=4, image_size=16)
+    h = train(vae, Circles("xy", image_size=16), steps=2, batch_size=4, progress="none")
+    assert h.precision == expected and h.device == "cpu"
+    assert all(p.is_contiguous(memory_format=torch.channels_last) == (expected == "bf16")
+               for p in vae.parameters() if p.dim() == 4)
+    h = train(vae, Circles("xy", image_size=16), steps=2, batch_size=4, progress="none", amp=False)
+    assert h.precision == "fp32"
+
+
+def test_train_default_on_this_cpu_is_its_measured_choice():
+    from sbdlib.data import Circles
+    from sbdlib.models import VAE
+    from sbdlib.training import train
+    torch.manual_seed(0)
+    vae = VAE("sbd", width=8, image_size=16)
+    h = train(vae, Circles("xy", image_size=16), steps=1, batch_size=8, progress="none")
+    pays = devices.cpu_bf16_pays(vae, 8)  # cached: the answer the run used
+    assert h.precision == ("bf16" if pays else "fp32")
+    if not devices.cpu_has_native_bf16(devices.cpu_flags()):
+        assert h.precision == "fp32"

@@ -21,8 +21,10 @@ SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
 def fake_rows() -> list[dict]:
     rows = [dict(size="paper", decoder="sbd", label="plain fp32 loop", members=1, precision="fp32",
                  per_member=1000.0, aggregate=1000.0, memory=300.0),
+            dict(size="paper", decoder="sbd", label="plain bf16 loop", members=1, precision="bf16",
+                 per_member=1400.0, aggregate=1400.0, memory=240.0, vs_plain=1.4),
             dict(size="paper", decoder="sbd", label="train (1 model)", members=1, precision="bf16",
-                 per_member=1500.0, aggregate=1500.0, memory=250.0, vs_plain=1.5),
+                 per_member=1500.0, aggregate=1500.0, memory=250.0, vs_plain=1.5, vs_bf16=1500 / 1400),
             dict(size="paper", decoder="sbd", label="train_many S=50 stacked", members=50, precision="bf16",
                  per_member=700.0, aggregate=35000.0, memory=9000.0, vs_plain=35.0, vs_train=35000 / 1500),
             dict(size="paper", decoder="sbd", label="train_many S=50 sequential", members=50,
@@ -53,9 +55,10 @@ def test_summary_table_from_fake_results():
     assert lines[0] == "### GPU check: device cuda = H100"
     assert "| CUDA tests (pytest -m cuda) | pass | 3 passed in 9.1s | 12 |" in lines
     assert "| notebook 03, course scale, then git status | FAIL | git status not clean: M x/y | 80 |" in lines
-    assert "| paper | sbd | plain fp32 loop | fp32 | 1,000.0 | 1,000.0 |  |  | 300 |" in lines
-    assert "| paper | sbd | train (1 model) | bf16 | 1,500.0 | 1,500.0 | 1.50x |  | 250 |" in lines
-    assert "| paper | sbd | train_many S=50 stacked | bf16 | 700.0 | 35,000.0 | 35.00x | 23.33x | 9,000 |" in lines
+    assert "| paper | sbd | plain fp32 loop | fp32 | 1,000.0 | 1,000.0 |  |  |  | 300 |" in lines
+    assert "| paper | sbd | plain bf16 loop | bf16 | 1,400.0 | 1,400.0 | 1.40x |  |  | 240 |" in lines
+    assert "| paper | sbd | train (1 model) | bf16 | 1,500.0 | 1,500.0 | 1.50x | 1.07x |  | 250 |" in lines
+    assert "| paper | sbd | train_many S=50 stacked | bf16 | 700.0 | 35,000.0 | 35.00x |  | 23.33x | 9,000 |" in lines
     assert any(line.startswith("| paper | sbd | train_many S=50 sequential | failed: torch.OutOfMemoryError")
                for line in lines)
     header = bench_population.markdown_table([]).splitlines()
@@ -77,16 +80,19 @@ def test_measure_computes_ratios_against_the_plain_loop_and_train(monkeypatch):
     assert [r["label"] for r in rows] == [label for label, _, _ in bench_population.configurations([2, 4], True)]
     assert "vs_plain" not in by["plain fp32 loop"] and by["plain bf16 loop"]["vs_plain"] == 3.0
     assert by["train (1 model)"]["vs_plain"] == 1.5 and "vs_train" not in by["train (1 model)"]
+    assert by["train (1 model)"]["vs_bf16"] == 0.5 and "vs_bf16" not in by["plain bf16 loop"]
     assert by["train_many S=2 stacked"]["vs_plain"] == 6.0 and by["train_many S=2 stacked"]["vs_train"] == 4.0
+    assert by["train_many S=2 stacked"]["vs_bf16"] == 2.0
     assert "vs_plain" not in by["train_many S=4 sequential"] and len(printed) == len(rows)
     assert [label for label, _, _ in bench_population.configurations([8], False)] == [
         "plain fp32 loop", "train (1 model)", "train_many S=8 sequential", "train_many S=8 stacked"]
 
 
-@pytest.mark.parametrize("who, amp, precision", [("plain:fp32", "auto", "fp32"), ("plain:bf16", "auto", "bf16"),
-                                                 ("train", "auto", "fp32"), ("many:stacked", "off", "fp32"),
-                                                 ("train", "on", "bf16")])
-def test_worker_measures_one_configuration(who, amp, precision):
+@pytest.mark.parametrize("who, amp, cpu_bf16, precision", [
+    ("plain:fp32", "auto", "auto", "fp32"), ("plain:bf16", "auto", "auto", "bf16"), ("train", "auto", "none", "fp32"),
+    ("train", "auto", "native", "bf16"), ("many:stacked", "off", "native", "fp32"), ("train", "on", "none", "bf16")])
+def test_worker_measures_one_configuration(monkeypatch, who, amp, cpu_bf16, precision):
+    monkeypatch.setenv("SBDLIB_CPU_BF16", cpu_bf16)  # the CPU taken as one with native bf16, or without
     members = 2 if who.startswith("many") else 1
     cfg = dict(size="course", decoder="deconv", device="cpu", steps=1, warmup=1, who=who, members=members, amp=amp)
     row = bench_population.worker(cfg)
