@@ -29,12 +29,23 @@ TIMING = ("train_seconds", "eval_seconds")
 
 @pytest.fixture(scope="module")
 def ray_session():
-    """One local Ray for the module: 2 CPUs, no dashboard, a small object store."""
+    """One local Ray for the module: 2 CPUs, no dashboard, a small object store.
+
+    The precision is pinned to fp32 (``SBDLIB_CPU_BF16=none``, which the Ray workers inherit):
+    on a CPU with native bf16 each process measures whether bf16 pays, and a near-tie could
+    make a worker and this process choose differently, which is not what these tests compare.
+    """
     import ray
 
+    before = os.environ.get("SBDLIB_CPU_BF16")
+    os.environ["SBDLIB_CPU_BF16"] = "none"
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20, log_to_driver=False)
     yield ray
     ray.shutdown()
+    if before is None:
+        os.environ.pop("SBDLIB_CPU_BF16", None)
+    else:
+        os.environ["SBDLIB_CPU_BF16"] = before
 
 
 @pytest.fixture
