@@ -46,6 +46,7 @@ class TryIt:
     second: RunSpec
     measure: str
     steps: int
+    names: tuple[str, str]  # the two settings in words
 
 
 def _factorvae_sbd(gamma: float) -> RunSpec:
@@ -66,13 +67,15 @@ def _tiny(decoder: str) -> RunSpec:
 
 
 TRIES: dict[str, TryIt] = {
-    "07": TryIt("07", RunSpec("sbd", beta=1.0), RunSpec("sbd", beta=10.0), "kl", 400),
-    "08": TryIt("08", _tiny("deconv"), _tiny("sbd"), "nll", 600),
-    "09": TryIt("09", RunSpec("sbd"), RunSpec("sbd", variant="shuffled-coords"), "elbo", 400),
+    "07": TryIt("07", RunSpec("sbd", beta=1.0), RunSpec("sbd", beta=10.0), "kl", 400, ("SBD, beta 1", "SBD, beta 10")),
+    "08": TryIt("08", _tiny("deconv"), _tiny("sbd"), "nll", 600, ("DeConv", "SBD")),
+    "09": TryIt("09", RunSpec("sbd"), RunSpec("sbd", variant="shuffled-coords"), "elbo", 400,
+                ("SBD", "SBD, shuffled coordinates")),
     "10": TryIt("10", RunSpec("sbd", "sprites", course_budget=LEAN_COURSE_BUDGET),
-                RunSpec("sbd", "sprites", variant="sbd-depth-5", course_budget=LEAN_COURSE_BUDGET), "elbo", 300),
-    "11": TryIt("11", _holed("deconv"), _holed("sbd"), "hole_inside", 500),
-    "12": TryIt("12", _factorvae_sbd(0.0), _factorvae_sbd(35.0), "nll", 300),
+                RunSpec("sbd", "sprites", variant="sbd-depth-5", course_budget=LEAN_COURSE_BUDGET), "elbo", 300,
+                ("SBD", "SBD, depth 5")),
+    "11": TryIt("11", _holed("deconv"), _holed("sbd"), "hole_inside", 500, ("DeConv", "SBD")),
+    "12": TryIt("12", _factorvae_sbd(0.0), _factorvae_sbd(35.0), "nll", 300, ("SBD, gamma 0", "SBD, gamma 35")),
 }
 
 
@@ -103,7 +106,7 @@ def read_tries(path: Path | None = None) -> list[dict[str, Any]]:
     with open(path or tries_path(), newline="") as f:
         rows = list(csv.DictReader(f))
     text = {"notebook", "setting", "model", "device", "precision"}
-    return [{k: (v if k in text else float(v)) for k, v in r.items()} for r in rows]
+    return [{k: (v if k in text else float(v) if v != "" else math.nan) for k, v in r.items()} for r in rows]
 
 
 def agreement(rows: Sequence[dict[str, Any]], notebook: str, shipped_first_lower: bool,
@@ -116,6 +119,21 @@ def agreement(rows: Sequence[dict[str, Any]], notebook: str, shipped_first_lower
             by_seed.setdefault(r["seed"], {})[r["setting"]] = r[measure]
     pairs = [v for v in by_seed.values() if {"first", "second"} <= set(v)]
     return sum((v["first"] < v["second"]) == shipped_first_lower for v in pairs), len(pairs)
+
+
+def agreement_text(notebook: str, shipped_first_lower: bool, path: Path | None = None) -> str:
+    """One sentence: for how many of the shipped table's seeds this Try it's short runs pointed the shipped runs' way."""
+    t = TRIES[notebook]
+    path = path or tries_path()
+    mine = [r for r in read_tries(path) if r["notebook"] == notebook] if path.exists() else []
+    if not mine:
+        return (f"How often these settings agree with the shipped runs is not measured yet "
+                f"(`python -m sbdlib.tries {notebook} --seeds 0-4 --ship` measures it).")
+    agree, n = agreement(mine, notebook, shipped_first_lower)
+    seeds = sorted({int(r["seed"]) for r in mine})
+    return (f"Measured with this cell's course settings ({t.names[0]} against {t.names[1]}, {int(mine[0]['steps'])} steps "
+            f"of {int(mine[0]['batch_size'])}, width {int(mine[0]['width'])}, {mine[0]['device']}, {mine[0]['precision']}), "
+            f"seeds {seeds[0]}-{seeds[-1]}: the short runs' {t.measure} pointed the shipped runs' way for {agree} of {n} seeds.")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

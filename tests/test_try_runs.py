@@ -43,3 +43,39 @@ def test_try_scale_at_course_scale_is_the_specs_course_settings(monkeypatch):
     s = try_scale(spec=lean, course_steps=300)
     assert s.name == "course" and s.steps == 300 and s.width == lean.scale_for(s).width != try_scale().width
     assert try_scale().steps == TRY_COURSE_STEPS and try_scale(9, lean).steps == 9
+
+
+def test_tries_count_the_seeds_that_agree(tmp_path):
+    """sbdlib.tries: a seed agrees when its first setting is lower exactly when the shipped runs' is."""
+    from sbdlib.tries import COLUMNS, agreement, agreement_text, read_tries
+
+    def row(setting, seed, kl):
+        return {c: "" for c in COLUMNS} | {"notebook": "07", "setting": setting, "seed": seed, "kl": kl, "steps": 400,
+                                           "batch_size": 32, "width": 32, "device": "cpu", "precision": "fp32"}
+
+    rows = [row("first", 0, 9.0), row("second", 0, 6.0), row("first", 1, 5.0), row("second", 1, 6.0)]
+    assert agreement(rows, "07", shipped_first_lower=False) == (1, 2)
+    assert agreement(rows, "07", shipped_first_lower=True) == (1, 2)
+    path = tmp_path / "tries.csv"
+    assert "not measured yet" in agreement_text("07", False, path)
+    import csv
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    assert read_tries(path)[0]["kl"] == 9.0
+    text = agreement_text("07", False, path)
+    assert "1 of 2 seeds" in text and "400 steps" in text and "fp32" in text
+
+
+def test_tries_settings_and_bad_names(monkeypatch, capsys):
+    """Each Try it trains its specs' course settings; an unknown notebook gets one line, no traceback."""
+    from sbdlib.tries import TRIES, main
+    monkeypatch.setenv("SBDLIB_SCALE", "course")
+    for t in TRIES.values():
+        for spec in (t.first, t.second):
+            s = try_scale(spec=spec, course_steps=t.steps)
+            assert s.steps == t.steps and s.width == spec.scale_for(s).width
+    with pytest.raises(SystemExit):
+        main(["99"])
+    assert "unknown notebook" in capsys.readouterr().err
