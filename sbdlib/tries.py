@@ -142,41 +142,52 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("notebooks", nargs="*", default=list(TRIES), help=f"which Try its (default all: {' '.join(TRIES)})")
     parser.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4")
     parser.add_argument("--ship", action="store_true", help=f"write {tries_path()} (rows of other notebooks kept)")
+    parser.add_argument("--setting", choices=("first", "second"), help="only one of the two settings")
+    parser.add_argument("--to", type=Path, help="write the rows to this CSV instead (to merge several processes' "
+                                                 "rows later with --merge)")
+    parser.add_argument("--merge", type=Path, nargs="+", help="ship the rows of these CSVs (written by --to)")
     args = parser.parse_args(argv)
+    if args.merge:
+        _ship([r for path in args.merge for r in read_tries(path)])
+        return
     unknown = [n for n in args.notebooks if n not in TRIES]
     if unknown:
         parser.error(f"unknown notebook(s) {unknown}; expected some of {list(TRIES)}")
     seeds = parse_seeds(args.seeds)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in args.notebooks:
         t = TRIES[name]
         for setting, spec in (("first", t.first), ("second", t.second)):
+            if args.setting and setting != args.setting:
+                continue
             for seed, r in zip(seeds, measure_try(spec, seeds, t.steps)):
                 rows.append({"notebook": name, "setting": setting, "model": spec.label, "seed": seed, **r})
                 print(", ".join(f"{k}={rows[-1][k]}" for k in ("notebook", "setting", "seed", t.measure, "seconds")),
                       flush=True)
-            if args.ship:
+            if args.to:
+                _write(args.to, rows)
+            elif args.ship:
                 _ship(rows)
-    if args.ship:
-        _ship(rows)
 
 
-def _ship(rows: list[dict[str, Any]]) -> None:
-    """Write the rows to the shipped table, keeping the other notebooks' rows already there."""
-    path = tries_path()
-    done = {r["notebook"] for r in rows}
-    kept = [r for r in read_tries(path) if r["notebook"] not in done] if path.exists() else []
-    everything = sorted(kept + rows, key=lambda r: (r["notebook"], r["setting"], r["seed"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-
+def _write(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write rows to a CSV of the table's columns (atomically)."""
     def write(f: Any) -> None:
         w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
         w.writeheader()
-        for r in everything:
+        for r in rows:
             w.writerow({k: (int(r[k]) if k in ("seed", "steps", "width", "batch_size", "image_size", "cores")
                             else r[k]) for k in COLUMNS})
 
     write_atomically(path, write, mode="w")
+
+
+def _ship(rows: list[dict[str, Any]]) -> None:
+    """Write the rows to the shipped table, keeping the rows already there of other (notebook, setting) pairs."""
+    path = tries_path()
+    done = {(r["notebook"], r["setting"]) for r in rows}
+    kept = [r for r in read_tries(path) if (r["notebook"], r["setting"]) not in done] if path.exists() else []
+    _write(path, sorted(kept + list(rows), key=lambda r: (r["notebook"], r["setting"], r["seed"])))
 
 
 if __name__ == "__main__":
