@@ -73,6 +73,15 @@ def permute_dims(z, generator):
     return torch.stack([z[torch.randperm(b, generator=generator), j] for j in range(d)], dim=1)
 
 
+def tc_estimate(logits):
+    return (logits[:, 0] - logits[:, 1]).mean().item()
+
+
+def tc_estimate_log_ratio(logits):
+    log_p = torch.log_softmax(logits, dim=1)
+    return float((log_p[:, 0] - log_p[:, 1]).mean())
+
+
 # ----------------------------------------------------------------------------------------- the mistakes
 
 
@@ -202,6 +211,23 @@ def permute_global_rng(z, generator):
     return torch.stack([z[torch.randperm(b), j] for j in range(d)], dim=1)
 
 
+def tc_swapped(logits):
+    return (logits[:, 1] - logits[:, 0]).mean()
+
+
+def tc_probabilities(logits):
+    p = logits.softmax(1)
+    return (p[:, 0] - p[:, 1]).mean()
+
+
+def tc_sum(logits):
+    return (logits[:, 0] - logits[:, 1]).sum()
+
+
+def tc_first_logit(logits):
+    return logits[:, 0].mean()
+
+
 CHECKS = {  # checker: (library function, learner's correct functions, [(wrong function, words of the message)])
     "check_pareto_front": (metrics.pareto_front, [pareto_front], [
         (front_non_strict, "non-strict dominance"), (front_inverted, "mask inverted"),
@@ -223,6 +249,9 @@ CHECKS = {  # checker: (library function, learner's correct functions, [(wrong f
         (permute_rows, "one permutation for every column"), (permute_within_rows, "within each row"),
         (permute_nothing, "no permutation"), (permute_some, "only some columns"),
         (permute_global_rng, "generator ignored")]),
+    "check_tc_estimate": (objectives.tc_estimate, [tc_estimate, tc_estimate_log_ratio], [
+        (tc_swapped, "columns swapped"), (tc_probabilities, "softmax probabilities"), (tc_sum, "sum over the batch"),
+        (tc_first_logit, "logit 0 alone")]),
 }
 ACCEPTED, SKIPPED = "correct:", "not attempted"
 VERDICTS = ([(name, fn, ACCEPTED) for name, (library, solutions, _) in CHECKS.items() for fn in (library, *solutions)]

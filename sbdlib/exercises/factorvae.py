@@ -1,4 +1,5 @@
-"""Checker of notebook 12 (FactorVAE): permute each latent across the batch, samples of the product of marginals."""
+"""Checkers of notebook 12 (FactorVAE): permute each latent across the batch (samples of the product of the
+marginals), and the discriminator's total-correlation estimate from its logits."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import Any, Callable
 
 import torch
 
-from sbdlib.exercises._checking import NOT_ATTEMPTED, as_tensor, attempted, generator, passed
+from sbdlib.exercises._checking import NOT_ATTEMPTED, as_tensor, attempted, compare, generator, passed
+from sbdlib.objectives import tc_estimate
 
-__all__ = ["check_permute_dims"]
+__all__ = ["check_permute_dims", "check_tc_estimate"]
 
 CHECK_SHAPE = (40, 6)  # [B, D] checked: 40! orders per column, so no column stays in place by chance
 
@@ -61,3 +63,33 @@ def check_permute_dims(fn: Callable[..., Any]) -> None:
                              "permutations and another seed other ones")
     passed("permute_dims", "each of 6 latents permuted over a batch of 40 by its own permutation, drawn from the "
            "generator (as sbdlib.objectives.permute_dims)")
+
+
+# ------------------------------------------------------------------------------ TC estimate
+
+
+def _tc_mistakes() -> list[tuple[str, Callable[..., Any]]]:
+    """The typical wrong estimates, as functions of ``(logits,)``."""
+    return [
+        ("the columns swapped: column 0 is the class 'a sample of q(z)', so take logit 0 minus logit 1",
+         lambda lg: -tc_estimate(lg)),
+        ("the difference of the softmax probabilities; the log density ratio is the difference of the LOGITS",
+         lambda lg: (lg.softmax(1)[:, 0] - lg.softmax(1)[:, 1]).mean()),
+        ("the sum over the batch; the estimate is the mean", lambda lg: (lg[:, 0] - lg[:, 1]).sum()),
+        ("the mean of logit 0 alone; subtract logit 1", lambda lg: lg[:, 0].mean()),
+        ("the mean log-probability of class 0; take the log RATIO of the two classes",
+         lambda lg: lg.log_softmax(1)[:, 0].mean()),
+    ]
+
+
+def check_tc_estimate(fn: Callable[..., Any]) -> None:
+    """Check ``fn(logits [B, 2]) -> float``: the mean over the batch of logit 0 minus logit 1."""
+    g = generator(12)
+    cases = [(torch.randn(32, 2, generator=g) * 2 + torch.tensor([1.0, -0.5]), "32 samples of q(z)"),
+             (torch.randn(5, 2, generator=g).double(), "5 samples, float64")]
+    for logits, case in cases:
+        got = attempted(fn, logits.clone())
+        if got is NOT_ATTEMPTED:
+            return
+        compare("your tc_estimate", got, tc_estimate(logits), (logits,), _tc_mistakes(), case=case)
+    passed("tc_estimate", "matches sbdlib.objectives.tc_estimate (batch mean of the logit difference)")
