@@ -1,12 +1,15 @@
 """The "Try it" cells of notebooks 07-12: what each trains, and how often its short runs agree with the shipped ones.
 
-Each Try it trains two settings for a minute or so (:func:`sbdlib.runs.try_runs` at
-``TRY_COURSE_STEPS``-like budgets: the spec's course settings, fewer steps) and compares one
-measure between them. Whether a short run points the same way as the shipped runs depends on
-its seed; this module trains both settings of every Try it for several seeds and ships the
-rows, so each notebook can say for how many seeds its comparison agreed::
+Each Try it trains two settings for a few hundred steps (:func:`sbdlib.runs.try_runs`: the
+specs' course settings, ``TryIt.steps`` steps) and compares one measure between them. Whether
+a short run points the same way as the shipped runs depends on its seed; this module trains
+both settings of every Try it for several seeds and ships the rows, so each notebook can say
+for how many seeds its comparison agreed::
 
     SBDLIB_SCALE=course python -m sbdlib.tries --seeds 0-4 --ship
+
+or one process per setting (``--setting first --to part.csv``), shipped together with
+``--merge part1.csv part2.csv ...``.
 
 Rows: ``notebook``, ``setting`` (``first`` or ``second``), ``model``, ``seed``, the training
 settings, the measures of :func:`sbdlib.runs.try_runs` (and ``hole_inside``: the error per
