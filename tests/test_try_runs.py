@@ -79,3 +79,14 @@ def test_tries_settings_and_bad_names(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["99"])
     assert "unknown notebook" in capsys.readouterr().err
+
+
+def test_shipped_tries_table_matches_the_try_its():
+    """The shipped table holds seeds 0-4 of both settings of every Try it, at the steps each cell trains."""
+    from sbdlib.tries import TRIES, read_tries, tries_path
+    rows = read_tries(tries_path())
+    for name, t in TRIES.items():
+        for setting in ("first", "second"):
+            mine = [r for r in rows if r["notebook"] == name and r["setting"] == setting]
+            assert sorted(int(r["seed"]) for r in mine) == list(range(5)), (name, setting)
+            assert all(int(r["steps"]) == t.steps for r in mine), (name, setting)
