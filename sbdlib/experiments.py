@@ -32,7 +32,7 @@ from sbdlib.paths import (CHECKPOINT_DIR, DATA_DIR, REPO_DIR, RESULTS_DIR, RETRA
                           _refuse_shipped, _slug, checkpoint_name, checkpoint_path, checkpoints_folder, config_name,
                           results_path, retrain_path, run_name)
 from sbdlib.rows import check_row, load_run, model_key_of, result_row, row_checkpoint, row_spec  # noqa: F401
-from sbdlib.runs import (CHECKPOINTS_PER_RUN, EVAL_SEED, MAX_POPULATION, TRY_EVAL_SIZE, TRY_STEPS,  # noqa: F401
+from sbdlib.runs import (CHECKPOINTS_PER_RUN, EVAL_SEED, MAX_POPULATION, TRY_COURSE_STEPS, TRY_EVAL_SIZE, TRY_STEPS,  # noqa: F401
                          build_vae, evaluate_run, scaled_dataset, train_or_load, train_population, try_runs, try_scale)
 from sbdlib.scales import Scale  # noqa: F401
 from sbdlib.specs import (BETAS, BLANK_FRACTION, COURSE_CONTROL_OF, COURSE_ONLY, DEFAULT_DATASET,  # noqa: F401

@@ -89,13 +89,15 @@ def spatial_broadcast(z: torch.Tensor, height: int, width: int, coords: torch.Te
     return torch.cat([tiled, coords.expand(b, COORD_CHANNELS, height, width)], dim=1)
 
 
-def shuffle_pixels(maps: torch.Tensor, seed: int = COORD_SHUFFLE_SEED) -> torch.Tensor:
+def shuffle_pixels(maps: torch.Tensor, seed: int | torch.Generator = COORD_SHUFFLE_SEED) -> torch.Tensor:
     """Permute the pixels of ``[C, H, W]`` maps once, keeping each pixel's channels together.
 
     The App. B ablation: each (x, y) pair survives, but its place in the image is random.
+    ``seed`` is an integer seed, or a ``torch.Generator`` the permutation is drawn from.
     """
     c, h, w = maps.shape
-    perm = torch.randperm(h * w, generator=seeded_generator(seed))
+    generator = seed if isinstance(seed, torch.Generator) else seeded_generator(seed)
+    perm = torch.randperm(h * w, generator=generator)
     return maps.reshape(c, h * w)[:, perm.to(maps.device)].reshape(c, h, w)
 
 

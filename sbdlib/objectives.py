@@ -79,6 +79,16 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
     return torch.gather(z, 0, idx)
 
 
+def tc_estimate(logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's total-correlation estimate from its logits ``[B, 2]`` on samples of q(z): a 0-d tensor.
+
+    Column 0 is the class "a sample of q(z)", column 1 "a sample of prod_j q(z_j)"; the
+    difference of the logits is the log density ratio ``log q(z) / prod_j q(z_j)``, and its mean
+    over the batch estimates the KL divergence between them, the total correlation.
+    """
+    return (logits[:, 0] - logits[:, 1]).mean()
+
+
 class FactorVAE:
     """Kim & Mnih's FactorVAE: ``NLL + KL + gamma * TC``, TC estimated by a discriminator.
 
@@ -117,8 +127,7 @@ class FactorVAE:
         self.discriminator.to(x.device)
         half = x.shape[0] // 2
         t = vae.loss_terms(x[:half], generator=generator)
-        logits = self.discriminator(t["z"])
-        tc = (logits[:, 0] - logits[:, 1]).mean()
+        tc = tc_estimate(self.discriminator(t["z"]))
         with torch.no_grad():
             mean, logvar = vae.encode(x[half:])
             z2 = mean + torch.randn(mean.shape, generator=generator, device=mean.device) * torch.exp(0.5 * logvar)

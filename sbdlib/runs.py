@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,7 +30,8 @@ from sbdlib.training import train_many
 EVAL_SEED = 1234                             # the held-out set and the metrics' own generator
 MAX_POPULATION = 25                          # members trained at once (bounds GPU memory)
 CHECKPOINTS_PER_RUN = 10                     # checkpoints written during a run (an exact resume point each)
-TRY_STEPS = 60                               # a "try it" run of notebooks 07-12: the quick scale, longer
+TRY_STEPS = 60                               # a "try it" run of notebooks 07-12 at the quick scale (tests)
+TRY_COURSE_STEPS = 500                       # ... at any other scale: the spec's course settings, this long
 TRY_EVAL_SIZE = 500                          # its held-out images
 
 
@@ -155,34 +157,49 @@ def evaluate_run(vae: VAE, dataset: str | RunSpec = DEFAULT_DATASET, scale: Scal
     return evaluate(vae, scaled_dataset(dataset, s), eval_size=s.eval_size, seed=seed, factor_vae=fv)
 
 
-def try_scale(steps: int = TRY_STEPS) -> Scale:
-    """The settings of a "try it" run: the quick scale's, trained for ``steps`` steps."""
-    return dataclasses.replace(current_scale("quick"), steps=check_int(steps, "steps"))
+def try_scale(steps: int | None = None, spec: RunSpec | None = None, *, course_steps: int = TRY_COURSE_STEPS) -> Scale:
+    """The settings of a "try it" run.
+
+    At the quick scale (tests): the quick scale's settings, ``steps`` steps (default
+    ``TRY_STEPS``). At any other scale: the settings ``spec`` trains with at the course scale
+    (its ``course_budget`` included), ``steps`` steps (default ``course_steps``): a minute or
+    so of a laptop CPU, enough for the short run to agree in direction with the shipped runs
+    for most seeds (notebooks 07-12 state how often).
+    """
+    if current_scale().name == "quick":
+        return dataclasses.replace(current_scale("quick"), steps=check_int(TRY_STEPS if steps is None else steps, "steps"))
+    course = current_scale("course")
+    settings = spec.scale_for(course) if spec is not None else course
+    return dataclasses.replace(settings, steps=check_int(course_steps if steps is None else steps, "steps"))
 
 
-def try_runs(spec: RunSpec | str, seeds: Sequence[int] = (0,), *, steps: int = TRY_STEPS
-             ) -> list[tuple[VAE, dict[str, float]]]:
+def try_runs(spec: RunSpec | str, seeds: Sequence[int] = (0,), *, steps: int | None = None,
+             course_steps: int = TRY_COURSE_STEPS) -> list[tuple[VAE, dict[str, float]]]:
     """Short runs of ``spec``, trained together in memory and evaluated: the notebooks' "try it" cells.
 
-    Whatever the notebook's scale, they train at :func:`try_scale` (seconds on a laptop CPU),
-    write nothing, and are evaluated on ``TRY_EVAL_SIZE`` held-out images without the
-    FactorVAE score. They show a direction, not the shipped runs' values.
+    They train at :func:`try_scale` (quick settings in tests, the spec's course settings for
+    ``course_steps`` steps otherwise), write nothing, and are evaluated on ``TRY_EVAL_SIZE``
+    held-out images without the FactorVAE score. They show a direction, not the shipped runs' values.
 
     Returns:
         ``(vae, row)`` per seed; ``row`` has ``nll``, ``kl``, ``elbo``, ``latents_used``, ``mig``,
-        ``affine_r2`` (NaN without x and y) and ``steps``.
+        ``affine_r2`` (NaN without x and y), ``steps``, ``seconds`` (the training's wall time),
+        ``device`` and ``precision`` (as the training's History records them).
     """
     spec = spec if isinstance(spec, RunSpec) else RunSpec(spec)
-    s = try_scale(steps)
+    s = try_scale(steps, spec, course_steps=course_steps)
     ds = scaled_dataset(spec, s)
     vaes = []
     for seed in seeds:
         torch.manual_seed(seed)  # the seed fixes the initial weights, as in train_population
         vaes.append(build_vae(spec, ds, s))
+    start = time.perf_counter()
     histories = train_many(vaes, ds, seeds=list(seeds), steps=s.steps, batch_size=s.batch_size, lr=s.lr,
                            objective=spec.objectives(vaes, s), progress="none")
+    seconds = time.perf_counter() - start
     out = []
     for vae, history in zip(vaes, histories):
         row = evaluate(vae.eval(), ds, eval_size=TRY_EVAL_SIZE, seed=EVAL_SEED, factor_vae=None)
-        out.append((vae, {**row, "steps": len(history)}))
+        out.append((vae, {**row, "steps": len(history), "seconds": seconds, "device": history.device,
+                          "precision": history.precision}))
     return out

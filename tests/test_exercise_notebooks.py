@@ -14,10 +14,13 @@ import nbformat
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-MIN_EXERCISES = 3
+MIN_EXERCISES = 3  # notebooks 01-06 teach by doing; 07-12 hold one exercise or more each
 # Notebook -> whether its exercises are required now (the others are checked once they have some).
 EXERCISE_NOTEBOOKS = {"01_datasets": True, "02_spatial_broadcast": True, "03_training": True,
-                      "04_traversals": True, "05_latent_geometry": True, "06_metrics": True}
+                      "04_traversals": True, "05_latent_geometry": True, "06_metrics": True,
+                      "07_beta_sweep": True, "08_small_objects": True, "09_coordinates": True,
+                      "10_sprites_ablations": True, "11_generalisation": True, "12_factorvae": True}
+MIN_EXERCISES_OF = {name: (MIN_EXERCISES if name < "07" else 1) for name in EXERCISE_NOTEBOOKS}
 SOLUTION = re.compile(r"<details><summary>Solution</summary>\s*```python\n(.*?)```\s*</details>", re.S)
 CELL_TIMEOUT_S = 900
 MINUTES = re.compile(r"⏱\s*(?:about\s*)?(\d+)\s*min")
@@ -63,7 +66,18 @@ def _found(path: Path):
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
 def test_exercises_have_skeleton_check_and_solution(path):
     _, found = _found(path)
-    assert len(found) >= MIN_EXERCISES, f"{path.name}: {len(found)} exercises, at least {MIN_EXERCISES} expected"
+    least = MIN_EXERCISES_OF[path.stem]
+    assert len(found) >= least, f"{path.name}: {len(found)} exercises, at least {least} expected"
+
+
+def test_every_notebook_has_a_checked_exercise():
+    """Every numbered notebook of the course calls at least one exercises.check_ checker."""
+    notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks
+    missing = [p.name for p in notebooks
+               if not any(c.cell_type == "code" and "exercises.check_" in c.source
+                          for c in nbformat.read(p, as_version=4).cells)]
+    assert not missing, f"notebooks without an exercise check: {missing}"
 
 
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
@@ -72,8 +86,8 @@ def test_readme_states_the_exercises_and_their_time(path):
     minutes = sum(int(MINUTES.search(nb.cells[i - 1].source).group(1)) for i, _ in found)
     section = README.read_text(encoding="utf-8").split("## How to take the course", 1)[1].split("\n## ", 1)[0]
     row = next((line for line in section.splitlines() if line.startswith(f"| `{path.stem}` |")), "")
-    assert f"{len(found)} exercises, about {minutes} min" in row, (
-        f"README, How to take the course: the row of {path.stem} should say '{len(found)} exercises, about {minutes} min'")
+    count = f"{len(found)} exercise{'s' if len(found) != 1 else ''}, about {minutes} min"
+    assert count in row, f"README, How to take the course: the row of {path.stem} should say '{count}'"
 
 
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)

@@ -13,8 +13,17 @@ from sbdlib.exercises.training import *  # noqa: F401,F403  notebook 03
 from sbdlib.exercises.traversals import *  # noqa: F401,F403  notebook 04
 from sbdlib.exercises.geometry import *  # noqa: F401,F403  notebook 05
 from sbdlib.exercises.mig import *  # noqa: F401,F403  notebook 06
+from sbdlib.exercises.beta_sweep import *  # noqa: F401,F403  notebook 07
+from sbdlib.exercises.small_objects import *  # noqa: F401,F403  notebook 08
+from sbdlib.exercises.coordinates import *  # noqa: F401,F403  notebook 09
+from sbdlib.exercises.ablations import *  # noqa: F401,F403  notebook 10
+from sbdlib.exercises.generalisation import *  # noqa: F401,F403  notebook 11
+from sbdlib.exercises.factorvae import *  # noqa: F401,F403  notebook 12
 from sbdlib.exercises.objects import *  # noqa: F401,F403  notebook 13
-from sbdlib.exercises import broadcast, datasets, geometry, mig, objects, training, traversals
+from sbdlib.exercises import (ablations, beta_sweep, broadcast, coordinates, datasets, factorvae, generalisation,
+                              geometry, mig, objects, small_objects, training, traversals)
 
-__all__ = ["mine_or_library"] + [name for module in (datasets, broadcast, training, traversals, geometry, mig, objects)
+__all__ = ["mine_or_library"] + [name for module in (datasets, broadcast, training, traversals, geometry, mig, beta_sweep,
+                                                     small_objects, coordinates, ablations, generalisation, factorvae,
+                                                     objects)
                                  for name in module.__all__]
