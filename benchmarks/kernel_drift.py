@@ -17,19 +17,20 @@ import argparse
 import json
 import math
 import os
-import platform
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 # (label, environment) pairs; "" is the machine's own choice.
 KERNEL_SETS: tuple[tuple[str, dict[str, str]], ...] = (
     ("default", {}),
-    ("ATEN_CPU_CAPABILITY=default", {"ATEN_CPU_CAPABILITY": "default"}),
-    ("ATEN_CPU_CAPABILITY=avx2", {"ATEN_CPU_CAPABILITY": "avx2"}),
-    ("ONEDNN_MAX_CPU_ISA=AVX2", {"ONEDNN_MAX_CPU_ISA": "AVX2"}),
-    ("ONEDNN_MAX_CPU_ISA=SSE41", {"ONEDNN_MAX_CPU_ISA": "SSE41"}),
     ("ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41",
      {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}),
+    ("ATEN_CPU_CAPABILITY=default", {"ATEN_CPU_CAPABILITY": "default"}),
+    ("ONEDNN_MAX_CPU_ISA=SSE41", {"ONEDNN_MAX_CPU_ISA": "SSE41"}),
+    ("ONEDNN_MAX_CPU_ISA=AVX2", {"ONEDNN_MAX_CPU_ISA": "AVX2"}),
+    ("ATEN_CPU_CAPABILITY=avx2", {"ATEN_CPU_CAPABILITY": "avx2"}),
     ("default kernels, 2 threads", {"OMP_NUM_THREADS": "2"}),  # the others run on OMP_NUM_THREADS as set
 )
 RELATIVE = ("nll", "kl", "elbo")  # nats per image: compared relative to their size
@@ -71,30 +72,35 @@ def deviation(metric: str, shipped: float | None, again: float | None) -> float:
     return gap / abs(shipped) if metric in RELATIVE else gap
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+def measure(label: str, env: dict[str, str], tables: list[str], seed_offset: int = 0,
+            cache: Path | None = None) -> dict:
+    """Run the evaluation in a fresh process under ``env`` (kernels are chosen at import).
 
-
-def measure(label: str, env: dict[str, str], tables: list[str], seed_offset: int = 0) -> dict:
-    """Run the evaluation in a fresh process under ``env`` (kernels are chosen at import)."""
+    With ``cache``, the result is kept there as JSON and reused by a later call for the same tables.
+    """
+    saved = cache / (re.sub(r"[^A-Za-z0-9]+", "_", label) + ".json") if cache else None
+    if saved and saved.exists():
+        values = json.loads(saved.read_text())
+        if set(tables) <= set(values):
+            return values
     cmd = [sys.executable, __file__, "--worker", "--seed-offset", str(seed_offset), "--tables", *tables]
     child_env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
     done = subprocess.run(cmd, env={**child_env, **env}, capture_output=True, text=True, check=False)
     if done.returncode:
         sys.exit(f"{label}: the evaluation failed:\n{done.stderr[-2000:]}")
     print(f"measured: {label}", file=sys.stderr, flush=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    values = json.loads(done.stdout.strip().splitlines()[-1])
+    if saved:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(values))
+    return values
 
 
 def main() -> None:
     """Measure every kernel set and print the per-metric drift as a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", nargs="+", help="table file names under data/results (default: all)")
+    parser.add_argument("--cache", type=Path, help="keep each kernel set's numbers here and reuse them")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed-offset", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -105,13 +111,15 @@ def main() -> None:
         print(json.dumps(evaluate_first_rows(tables, args.seed_offset)))
         return
     shipped = shipped_first_rows(tables)
-    runs = [(label, measure(label, env, tables)) for label, env in KERNEL_SETS]
+    runs = [(label, measure(label, env, tables, cache=args.cache)) for label, env in KERNEL_SETS]
     runs.append((f"default kernels, evaluation seed +{OTHER_SEED_OFFSET} (must fail)",
-                 measure("other seed", {}, tables, OTHER_SEED_OFFSET)))
+                 measure("other seed", {}, tables, OTHER_SEED_OFFSET, cache=args.cache)))
     metrics = list(next(iter(shipped.values())))
     import torch
 
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}; "
+    from sbdlib.noise import machine
+
+    print(f"machine: {machine()}; torch {torch.__version__}; "
           f"{len(tables)} tables, first row each, at the rows' own scale")
     print("| kernels | " + " | ".join(f"{m} ({'rel' if m in RELATIVE else 'abs'})" for m in metrics) + " |")
     print("|---|" + "---|" * len(metrics))
