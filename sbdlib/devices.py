@@ -24,6 +24,11 @@ fp32, ``amp=True`` asks for the device's reduced precision, ``amp=None`` (the de
 Channels-last memory is used with CUDA and with CPU bf16, for single models (a stacked
 population's 5-D batches have no channels-last layout).
 
+Before any step, :func:`check_batch_fits` refuses in one line a batch whose training step
+cannot fit: :func:`step_memory` estimates the step from the activations a one- and a two-image
+forward pass save, :func:`available_memory` reads what the machine has (free CUDA memory, else
+MemAvailable capped by a container's limit). ``train``, ``train_many`` and the object runs call it.
+
 Nothing here changes a process-wide setting on import. :func:`configure_process` is the one
 call that does (glibc's allocator, see :func:`sbdlib.convolutions.reuse_freed_memory`); the
 training loop makes it explicitly.
