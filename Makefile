@@ -26,8 +26,20 @@ setup: $(STAMP)  ## create .venv and install sbdlib with the test tools
 lab: $(STAMP)  ## open the course in JupyterLab
 	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
 
-test: $(STAMP)  ## unit tests + every notebook executed in quick mode (nbval), then the browser suite if Chromium is here
+# The tests that compare a fresh evaluation with shipped numbers, run a second time under other CPU
+# kernels, so that a tolerance which holds only on the CPU at hand fails on every machine.
+# ATEN_CPU_CAPABILITY=default turns PyTorch's own vectorised kernels (the reductions behind the ELBO
+# sums and the codes MIG bins) scalar; ONEDNN_MAX_CPU_ISA=SSE41 keeps oneDNN's convolutions and
+# matrix products to 128-bit SSE4.1 code. Together: another summation order in both dispatchers than
+# any AVX2 or AVX-512 CPU takes by default; ATEN_CPU_CAPABILITY=default alone moved the shipped
+# numbers most when measured (tests/test_shipped_runs.py's docstring). Only that file: no other test
+# compares a fresh computation with stored numbers, and the added time stays a few minutes.
+NUMERIC_TESTS := tests/test_shipped_runs.py
+SECOND_KERNELS := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41
+
+test: $(STAMP)  ## unit tests + every notebook executed in quick mode (nbval), the shipped numbers again under other CPU kernels, then the browser suite if Chromium is here
 	SBDLIB_SCALE=quick $(BIN)/python -m pytest tests $(NOTEBOOKS) --ignore=$(BROWSER_TESTS) --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
+	$(SECOND_KERNELS) $(BIN)/python -m pytest $(NUMERIC_TESTS) -q
 	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory test-browser; else echo '*** $(CHROMIUM_HINT)'; fi
 
 test-browser: $(STAMP)  ## the browser suite only: the notebooks' sliders moved in JupyterLab in headless Chromium; every notebook opened with autosave on

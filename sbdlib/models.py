@@ -34,6 +34,7 @@ from torch import nn
 
 from sbdlib import convolutions
 from sbdlib.checks import check_image_size, check_int, seeded_generator
+from sbdlib.devices import saved_tensor_bytes
 from sbdlib.scales import PAPER_IMAGE_SIZE, PAPER_LIKELIHOOD, PAPER_WIDTH
 
 LATENT_DIM = 10
@@ -860,18 +861,4 @@ def activation_memory(vae: VAE, x: torch.Tensor) -> int:
         vae: The model.
         x: A batch ``[B, C, H, W]``.
     """
-    params = {p.data_ptr() for p in vae.parameters()}
-    seen: set[tuple[int, int]] = set()
-    total = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        key = (t.data_ptr(), t.numel())
-        if t.data_ptr() not in params and key not in seen:
-            seen.add(key)
-            total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        vae(x)
-    return total
+    return saved_tensor_bytes(vae, x)

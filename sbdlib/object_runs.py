@@ -37,7 +37,7 @@ from sbdlib.checkpoints import read_checkpoint, save_checkpoint
 from sbdlib import paths
 from sbdlib.checks import check_int, check_seed, seeded_generator
 from sbdlib.data import Scenes
-from sbdlib.devices import resolve_device
+from sbdlib.devices import check_batch_fits, resolve_device
 from sbdlib.metrics import foreground_ari, object_ownership
 from sbdlib.objects import SLOT_DECODERS, SlotAutoencoder, to_signed
 from sbdlib.results import read_table, write_table
@@ -261,6 +261,7 @@ def train_objects(decoder: str, seed: int, settings: ObjectSettings, *, path: st
     check_seed(seed)
     device = resolve_device(device or "cpu")
     model = build_model(decoder, settings, seed).to(device)
+    check_batch_fits(model, settings.batch_size, device, image_shape=(3, settings.image_size, settings.image_size))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     noise = seeded_generator(seed * NOISE_SEED_OFFSET + 1, device)
     history: dict[str, Any] = {"step": [], "loss": [], "ari": [], "seconds": 0.0, "diverged": False,

@@ -58,7 +58,8 @@ import torch
 
 from sbdlib.checkpoints import COMPACTED, describe_progress, is_finished, load_state, read_checkpoint
 from sbdlib.checks import check_int, check_seed, seeded_generator
-from sbdlib.devices import choose_precision, configure_process, explain_mps_errors, resolve_device
+from sbdlib.devices import (check_batch_fits, choose_precision, configure_process, explain_mps_errors, resolve_device,
+                            step_memory)
 from sbdlib.engines import (LOGGED, POPULATION_ENGINES, MemberScaler, _choose_engine, _Engine, _Member,  # noqa: F401
                             _Sequential, _stacked_adam_, _Stacked)
 from sbdlib.history import History, images_per_second  # noqa: F401  (re-exported: notebooks import them from here)
@@ -212,19 +213,14 @@ def population_fit(per_member_bytes: int, free_bytes: int, headroom: float = OOM
 
 def _out_of_memory(vaes: Sequence[VAE], batch_size: int, device: torch.device) -> RuntimeError:
     """An out-of-memory error that says which population size would fit on this device."""
-    from sbdlib.models import activation_memory
-
     torch.cuda.empty_cache()
     probe = copy.deepcopy(vaes[0]).to(device)
-    x = torch.zeros(batch_size, probe.channels, probe.image_size, probe.image_size, device=device)
-    params = sum(p.numel() * p.element_size() for p in probe.parameters())
-    per_member = activation_memory(probe, x) + 4 * params  # activations + weights, grads, two Adam moments
+    per_member = step_memory(probe, (probe.channels, probe.image_size, probe.image_size)).at(batch_size)
     free = torch.cuda.mem_get_info(device)[0]
     fit = population_fit(per_member, free)
     return RuntimeError(f"out of GPU memory training {len(vaes)} VAEs at batch {batch_size} on {device}: each needs "
                         f"about {per_member / 2**20:.0f} MiB and {free / 2**20:.0f} MiB are free, so about {fit} "
                         f"would fit; train fewer at once (run_seeds(max_population={max(fit, 1)})) or a smaller batch")
-
 
 
 # ----------------------------------------------------------------------------- public API
@@ -300,6 +296,8 @@ def train_many(
                for v, s, o, c in zip(vaes, seeds, objectives, checkpoints or [None] * len(vaes))]
     optimizer_states = [_resume(m, resume) for m in members]
     engine_name = _choose_engine(population, device, objectives, members)
+    check_batch_fits(vaes[0], batch_size, device, image_shape=(vaes[0].channels, vaes[0].image_size, vaes[0].image_size),
+                     members=len(vaes), concurrent=len(vaes) if engine_name == "stacked" else 1)
     precision = choose_precision(device, amp, population=engine_name == "stacked", model=vaes[0], batch_size=batch_size)
     for m in members:
         m.history.device, m.history.precision, m.history.engine = str(device), precision.name, engine_name

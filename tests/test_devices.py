@@ -307,3 +307,96 @@ def test_train_default_on_this_cpu_is_its_measured_choice():
     assert h.precision == ("bf16" if pays else "fp32")
     if not devices.cpu_has_native_bf16(devices.cpu_flags()):
         assert h.precision == "fp32"
+
+
+# ----------------------------------------------------------------------------- memory before training
+
+
+def small_vae(decoder: str = "sbd"):
+    """A course-sized VAE at 32 x 32 (its weights from seed 0)."""
+    from sbdlib.models import VAE
+
+    torch.manual_seed(0)
+    return VAE(decoder, width=8, image_size=32)
+
+
+def test_step_memory_grows_with_the_batch_and_the_sbd_needs_more_per_image():
+    sbd, deconv = (devices.step_memory(small_vae(d), (3, 32, 32)) for d in ("sbd", "deconv"))
+    assert sbd.per_image > deconv.per_image > 3 * 32 * 32 * 4  # more than the image itself
+    assert sbd.at(64) - sbd.at(32) == 32 * sbd.per_image and sbd.fixed > 0
+    assert sbd.largest_batch(sbd.at(100)) == 100 and sbd.largest_batch(sbd.fixed - 1) == 0
+
+
+def test_step_memory_counts_every_member_and_the_stacked_ones_at_once():
+    vae = small_vae()
+    one = devices.step_memory(vae, (3, 32, 32))
+    sequential = devices.step_memory(vae, (3, 32, 32), members=8)
+    stacked = devices.step_memory(vae, (3, 32, 32), members=8, concurrent=8)
+    assert sequential.per_image == one.per_image and sequential.fixed > one.fixed
+    assert stacked.per_image == 8 * one.per_image
+
+
+def test_step_memory_leaves_the_model_and_the_random_generator_as_they_were():
+    vae = small_vae()
+    before = [p.detach().clone() for p in vae.parameters()]
+    torch.manual_seed(5)
+    devices.step_memory(vae, (3, 32, 32))
+    drawn = torch.rand(3)
+    torch.manual_seed(5)
+    assert torch.equal(drawn, torch.rand(3))
+    assert all(torch.equal(a, b) for a, b in zip(before, vae.parameters()))
+    assert all(p.grad is None for p in vae.parameters())
+
+
+def test_a_batch_that_cannot_fit_is_refused_in_one_line_naming_what_fits():
+    vae = small_vae()
+    need = devices.step_memory(vae, (3, 32, 32))
+    assert devices.check_batch_fits(vae, 32, CPU, image_shape=(3, 32, 32), available=need.at(32)) == need
+    with pytest.raises(ValueError) as err:
+        devices.check_batch_fits(vae, 1000, CPU, image_shape=(3, 32, 32), available=need.at(100))
+    line = str(err.value)
+    assert "\n" not in line and line.startswith("batch_size 1,000 does not fit")
+    assert "cpu has" in line and "available" in line and "use batch_size <= 100" in line
+    with pytest.raises(ValueError, match="even one image does not fit: train fewer models"):
+        devices.check_batch_fits(vae, 1, CPU, image_shape=(3, 32, 32), members=50, available=need.fixed)
+
+
+def test_available_memory_reads_meminfo_the_cgroup_limit_and_cuda(tmp_path, monkeypatch):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable:   2000000 kB\n")
+    assert devices._meminfo_available(meminfo) == 2000000 * 1024
+    assert devices._meminfo_available(tmp_path / "none") is None
+    limit, used = tmp_path / "memory.max", tmp_path / "memory.current"
+    limit.write_text("max\n")
+    assert devices._cgroup_available(limit, used) is None
+    limit.write_text("1000000\n"), used.write_text("250000\n")
+    assert devices._cgroup_available(limit, used) == 750000
+    monkeypatch.setattr(devices, "_cgroup_available", lambda: 1234)
+    assert devices.available_memory(CPU) == 1234  # a container's limit below the machine's memory
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (5 * 2**30, 80 * 2**30))
+    assert devices.available_memory(CUDA) == 5 * 2**30
+    assert devices._size(5 * 2**30) == "5.0 GiB" and devices._size(512) == "512 B"
+
+
+def test_train_refuses_a_huge_batch_before_any_step(tmp_path):
+    from sbdlib.data import Circles
+    from sbdlib.training import train, train_many
+
+    with pytest.raises(ValueError, match=r"^batch_size 1,000,000,000 does not fit: .* needs about [\d.]+ TiB") as err:
+        train(small_vae(), Circles("xy", image_size=32), batch_size=10**9, steps=2, progress="none",
+              checkpoint=tmp_path / "run.pt")
+    assert "\n" not in str(err.value) and not (tmp_path / "run.pt").exists()
+    with pytest.raises(ValueError, match="8 models"):
+        train_many([small_vae() for _ in range(8)], Circles("xy", image_size=32), seeds=list(range(8)),
+                   batch_size=10**9, steps=2, progress="none")
+
+
+def test_an_object_run_refuses_a_huge_batch_before_training(tmp_path):
+    import dataclasses
+
+    from sbdlib import object_runs
+
+    settings = dataclasses.replace(object_runs.OBJECT_SETTINGS["quick"], batch_size=10**9)
+    with pytest.raises(ValueError, match=r"^batch_size 1,000,000,000 does not fit"):
+        object_runs.train_objects("sbd", 0, settings, path=tmp_path / "run.pt")
+    assert not (tmp_path / "run.pt").exists()
