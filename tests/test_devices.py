@@ -312,7 +312,7 @@ def test_train_default_on_this_cpu_is_its_measured_choice():
 # ----------------------------------------------------------------------------- memory before training
 
 
-def small_vae(decoder: str = "sbd"):
+def course_vae(decoder: str = "sbd"):
     """A course-sized VAE at 32 x 32 (its weights from seed 0)."""
     from sbdlib.models import VAE
 
@@ -321,14 +321,14 @@ def small_vae(decoder: str = "sbd"):
 
 
 def test_step_memory_grows_with_the_batch_and_the_sbd_needs_more_per_image():
-    sbd, deconv = (devices.step_memory(small_vae(d), (3, 32, 32)) for d in ("sbd", "deconv"))
+    sbd, deconv = (devices.step_memory(course_vae(d), (3, 32, 32)) for d in ("sbd", "deconv"))
     assert sbd.per_image > deconv.per_image > 3 * 32 * 32 * 4  # more than the image itself
     assert sbd.at(64) - sbd.at(32) == 32 * sbd.per_image and sbd.fixed > 0
     assert sbd.largest_batch(sbd.at(100)) == 100 and sbd.largest_batch(sbd.fixed - 1) == 0
 
 
 def test_step_memory_counts_every_member_and_the_stacked_ones_at_once():
-    vae = small_vae()
+    vae = course_vae()
     one = devices.step_memory(vae, (3, 32, 32))
     sequential = devices.step_memory(vae, (3, 32, 32), members=8)
     stacked = devices.step_memory(vae, (3, 32, 32), members=8, concurrent=8)
@@ -337,7 +337,7 @@ def test_step_memory_counts_every_member_and_the_stacked_ones_at_once():
 
 
 def test_step_memory_leaves_the_model_and_the_random_generator_as_they_were():
-    vae = small_vae()
+    vae = course_vae()
     before = [p.detach().clone() for p in vae.parameters()]
     torch.manual_seed(5)
     devices.step_memory(vae, (3, 32, 32))
@@ -349,7 +349,7 @@ def test_step_memory_leaves_the_model_and_the_random_generator_as_they_were():
 
 
 def test_a_batch_that_cannot_fit_is_refused_in_one_line_naming_what_fits():
-    vae = small_vae()
+    vae = course_vae()
     need = devices.step_memory(vae, (3, 32, 32))
     assert devices.check_batch_fits(vae, 32, CPU, image_shape=(3, 32, 32), available=need.at(32)) == need
     with pytest.raises(ValueError) as err:
@@ -383,11 +383,11 @@ def test_train_refuses_a_huge_batch_before_any_step(tmp_path):
     from sbdlib.training import train, train_many
 
     with pytest.raises(ValueError, match=r"^batch_size 1,000,000,000 does not fit: .* needs about [\d.]+ TiB") as err:
-        train(small_vae(), Circles("xy", image_size=32), batch_size=10**9, steps=2, progress="none",
+        train(course_vae(), Circles("xy", image_size=32), batch_size=10**9, steps=2, progress="none",
               checkpoint=tmp_path / "run.pt")
     assert "\n" not in str(err.value) and not (tmp_path / "run.pt").exists()
     with pytest.raises(ValueError, match="8 models"):
-        train_many([small_vae() for _ in range(8)], Circles("xy", image_size=32), seeds=list(range(8)),
+        train_many([course_vae() for _ in range(8)], Circles("xy", image_size=32), seeds=list(range(8)),
                    batch_size=10**9, steps=2, progress="none")
 
 
