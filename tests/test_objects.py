@@ -4,6 +4,7 @@ import itertools
 import math
 
 import pytest
+from pathlib import Path
 import torch
 
 from sbdlib import metrics
@@ -289,3 +290,17 @@ def test_first_run_of_each_shipped_objects_group_reevaluates():
         assert scores["ari"] == pytest.approx(row["ari"], abs=2e-3), where
         assert scores["ownership"] == pytest.approx(row["ownership"], abs=2e-3), where
         assert scores["mse"] == pytest.approx(row["mse"], rel=1e-4), where
+
+
+def test_readme_row_24_is_computed_from_the_shipped_objects_table():
+    """The README's Reproduction row on object-centric models is what `python -m sbdlib.object_rows` prints."""
+    from sbdlib import object_rows
+    from sbdlib.object_runs import read_object_results, results_path
+
+    shipped = results_path("course", shipped=True)
+    if not shipped.exists():
+        pytest.skip("no shipped objects table")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith(f"| {object_rows.README_ROW} |"))
+    expected = object_rows.readme_row(read_object_results(shipped), object_rows.one_slot_reference("course"))
+    assert row == expected, "README row 24 is stale: paste the row `python -m sbdlib.object_rows` prints"
