@@ -48,12 +48,12 @@ test-browser: $(STAMP)  ## the browser suite only: the notebooks' sliders moved 
 unit: $(STAMP)  ## unit tests only
 	$(BIN)/python -m pytest tests --ignore=$(BROWSER_TESTS) -q
 
-colab: $(STAMP)  ## regenerate every notebook's Colab setup cell and the README's Colab badges (sbdlib/colab.py)
-	$(BIN)/python -m sbdlib.colab
+colab: $(STAMP)  ## regenerate every notebook's Colab setup cell and the README's Colab badges (sbdlib/course/colab.py)
+	$(BIN)/python -m sbdlib.course.colab
 
 figures: $(STAMP)  ## execute every notebook at course scale, headless; rewrites figures/ and the notebooks' outputs
 	for nb in $(NOTEBOOKS); do SBDLIB_SCALE=course SBDLIB_SHIP_FIGURES=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
-	$(BIN)/python -m sbdlib.notebook_format $(NOTEBOOKS)  # the form JupyterLab saves: opening them changes nothing
+	$(BIN)/python -m sbdlib.course.notebook_format $(NOTEBOOKS)  # the form JupyterLab saves: opening them changes nothing
 
 results: $(STAMP)  ## retrain and re-evaluate the shipped course-scale runs (data/checkpoints, data/results); see data/README.md
 	SBDLIB_SCALE=course $(BIN)/python -m sbdlib.experiments circles-xy --seeds 0-9 --ship --retrain

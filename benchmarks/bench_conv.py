@@ -1,4 +1,4 @@
-"""Time :func:`sbdlib.convolutions.same_conv2d`: direct (oneDNN) vs Winograd vs shift-and-add.
+"""Time :func:`sbdlib.models.convolutions.same_conv2d`: direct (oneDNN) vs Winograd vs shift-and-add.
 
 Two tables. First the decoder's dominant layer, a stride-1 4x4 "same" convolution with
 as many input as output channels: direct vs Winograd. Then the output layer (few output
@@ -19,7 +19,8 @@ from typing import Callable
 
 import torch
 
-from sbdlib.convolutions import reuse_freed_memory, same_conv2d
+from sbdlib.devices import reuse_freed_memory
+from sbdlib.models.convolutions import same_conv2d
 
 # (batch, C_in, C_out, map side), kernel KERNEL: hidden layers (paper, course at 64 px) ...
 HIDDEN_SHAPES = ((16, 64, 64, 64), (32, 32, 32, 64), (32, 64, 64, 64))

@@ -1,11 +1,11 @@
 """Time the latent explorer of notebook 04, from a slider change to the new image: in Python and in the page.
 
-Builds :func:`sbdlib.widgets.latent_explorer` exactly as notebook 04 does at course scale:
+Builds :func:`sbdlib.figures.widgets.latent_explorer` exactly as notebook 04 does at course scale:
 the shipped course-scale checkpoints (``data/checkpoints/circles-xy_{deconv,sbd}_s0_course.pt``)
 and course-scale X-Y circles. Then, per decoder, it prints the median over many changes of
 
 * **in Python**: setting a slider's value -> the new PNG bytes in the ``Image`` widget (the
-  observer decodes one latent vector and encodes the PNG; :func:`sbdlib.widgets.median_update_ms`);
+  observer decodes one latent vector and encodes the PNG; :func:`sbdlib.figures.widgets.median_update_ms`);
 * **in the page**: the same explorer in JupyterLab in headless Chromium, from the key press
   on the slider's handle (a capturing ``keydown`` listener) to the ``<img>``'s new ``src``
   (a ``MutationObserver``), both stamped in the page with ``performance.now()``. This adds
@@ -32,10 +32,10 @@ import ipywidgets
 import torch
 
 import sbdlib
-from sbdlib.checkpoints import load_checkpoint
+from sbdlib.training.checkpoints import load_checkpoint
 from sbdlib.experiments import CHECKPOINT_DIR, run_name, scaled_dataset
-from sbdlib.plots import LABELS
-from sbdlib.widgets import (DISPLAY_SIZE, LATENT_RANGE, LATENT_SLIDER_STEP, LatentExplorer, image_to_png,
+from sbdlib.figures import LABELS
+from sbdlib.figures.widgets import (DISPLAY_SIZE, LATENT_RANGE, LATENT_SLIDER_STEP, LatentExplorer, image_to_png,
                             latent_explorer, median_update_ms)
 
 HERE = Path(__file__).resolve().parent

@@ -40,7 +40,7 @@ OTHER_SEED_OFFSET = 1  # the regression probe: the evaluation seed one past the 
 def evaluate_first_rows(tables: list[str], seed_offset: int) -> dict[str, dict[str, float | None]]:
     """The metrics of the first row of each table, re-evaluated here (unrounded)."""
     from sbdlib import experiments
-    from sbdlib.results import read_results
+    from sbdlib.experiments.results import read_results
     from sbdlib.scales import scale
 
     out = {}
@@ -58,7 +58,7 @@ def shipped_first_rows(tables: list[str]) -> dict[str, dict[str, float | None]]:
     """The stored metrics of the first row of each table."""
     from sbdlib import experiments
     from sbdlib.metrics import metric_columns
-    from sbdlib.results import read_results
+    from sbdlib.experiments.results import read_results
 
     rows = {t: read_results(experiments.RESULTS_DIR / t)[0] for t in tables}
     return {t: {c.name: row[c.name] for c in metric_columns()} for t, row in rows.items()}
@@ -120,7 +120,7 @@ def main() -> None:
     metrics = list(next(iter(shipped.values())))
     import torch
 
-    from sbdlib.noise import machine
+    from sbdlib.experiments.noise import machine
 
     print(f"machine: {machine()}; torch {torch.__version__}; "
           f"{len(tables)} tables, first row each, at the rows' own scale")

@@ -58,7 +58,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"error: no notebook {', '.join(unknown)}; expected some of: {', '.join(names)}")
     sys.path.insert(0, str(REPO))
-    from sbdlib.noise import machine
+    from sbdlib.experiments.noise import machine
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="sbd-time-") as tmp:

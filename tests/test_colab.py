@@ -1,4 +1,4 @@
-"""Tests of sbdlib.colab: every notebook starts with the generated Colab cell, the README's badges match."""
+"""Tests of sbdlib.course.colab: every notebook starts with the generated Colab cell, the README's badges match."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sbdlib import colab
+from sbdlib.course import colab
 
 NOTEBOOKS = sorted(colab.NOTEBOOK_DIR.glob("*.ipynb"))
-FIX = "run `python -m sbdlib.colab` (make colab)"
+FIX = "run `python -m sbdlib.course.colab` (make colab)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -30,7 +30,7 @@ def test_first_code_cell_is_the_generated_setup_cell(path):
 
 def test_readme_table_has_every_notebook_with_its_badge():
     text = colab.README.read_text()
-    assert colab.render_readme(text, colab.notebook_names()) == text, f"README's notebook table: {FIX}"
+    assert colab.readme_with_badges(text, colab.notebook_names()) == text, f"README's notebook table: {FIX}"
     for path in NOTEBOOKS:
         assert f"| `{path.stem}` | {colab.badge(path.stem)} |" in text
 
@@ -98,16 +98,16 @@ def test_setup_cell_in_colab_clones_installs_and_enables_widgets(monkeypatch):
     assert sys.path[0] == colab.CLONE_DIR and enabled == [True]
 
 
-def test_render_readme_keeps_descriptions_and_text_outside_the_markers():
+def test_readme_with_badges_keeps_descriptions_and_text_outside_the_markers():
     text = (f"intro\n{colab.README_START}\n| notebook | what you do |\n|---|---|\n| `01_a` | first \\| one |\n"
             f"| `09_gone` | removed |\n{colab.README_END}\noutro\n")
-    rendered = colab.render_readme(text, ["01_a", "02_b"])
+    rendered = colab.readme_with_badges(text, ["01_a", "02_b"])
     assert rendered.startswith(f"intro\n{colab.README_START}\n") and rendered.endswith(f"{colab.README_END}\noutro\n")
     assert f"| `01_a` | {colab.badge('01_a')} | first \\| one |" in rendered
     assert f"| `02_b` | {colab.badge('02_b')} |  |" in rendered and "09_gone" not in rendered
-    assert colab.render_readme(rendered, ["01_a", "02_b"]) == rendered
+    assert colab.readme_with_badges(rendered, ["01_a", "02_b"]) == rendered
     with pytest.raises(ValueError, match="README needs"):
-        colab.render_readme("no markers here", ["01_a"])
+        colab.readme_with_badges("no markers here", ["01_a"])
 
 
 # ----------------------------------------------------------------------------- Colab, simulated
@@ -126,7 +126,7 @@ exec(compile(open(sys.argv[1]).read(), "colab-setup-cell", "exec"), {"__name__":
 
 import sbdlib
 from sbdlib.data import Circles
-from sbdlib.widgets import factor_explorer
+from sbdlib.figures.widgets import factor_explorer
 
 explorer = factor_explorer(Circles("xy"))
 title, (sliders, image) = explorer.children[0], explorer.children[1].children

@@ -1,4 +1,4 @@
-"""Tests of sbdlib.convolutions: every implementation matches the direct "same" convolution."""
+"""Tests of sbdlib.models.convolutions: every implementation matches the direct "same" convolution."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from sbdlib.convolutions import (
+from sbdlib.models.convolutions import (
     TILE_SIZE,
     _winograd_matrices_f64,
     choose_impl,
     same_conv2d,
-    same_padding,
+    same_padding_1d,
     winograd_applies,
 )
 
@@ -123,7 +123,7 @@ def test_transform_matrices_compute_correlation(m, k):
 
 
 def test_padding_and_dispatch():
-    assert same_padding(4) == (1, 2) and same_padding(3) == (1, 1) and same_padding(1) == (0, 0)
+    assert same_padding_1d(4) == (1, 2) and same_padding_1d(3) == (1, 1) and same_padding_1d(1) == (0, 0)
     big = torch.zeros(2, 64, 64, 64)
     w = torch.zeros(64, 64, 4, 4)
     assert winograd_applies(big, w)

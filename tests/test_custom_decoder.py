@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sbdlib.checkpoints import load_checkpoint, read_checkpoint
+from sbdlib.training.checkpoints import load_checkpoint, read_checkpoint
 from sbdlib.data import Circles
 from sbdlib.metrics import evaluate
 from sbdlib.models import VAE, build_decoder, describe_decoder, spatial_broadcast

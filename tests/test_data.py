@@ -455,7 +455,7 @@ def test_cuda_matches_cpu() -> None:
 
 
 def test_factor_explorer_builds_and_updates() -> None:
-    from sbdlib.widgets import factor_explorer
+    from sbdlib.figures.widgets import factor_explorer
 
     for ds in (ColoredSprites(), Circles("xh", blank_fraction=0.5)):
         widget = factor_explorer(ds, initial={"x": 0.3})

@@ -164,7 +164,7 @@ def test_bf16_speedup_measures_a_copy_and_leaves_the_model_alone(small_vae):
 
 
 def test_computed_in_says_device_and_precision():
-    from sbdlib.history import History
+    from sbdlib.training.history import History
     assert devices.computed_in(History(device="cpu", precision="bf16")) == "trained on cpu in bf16"
     assert devices.computed_in({"device": "cuda", "precision": "fp16"}) == "trained on cuda in fp16"
     rows = [{"device": "cpu", "precision": "fp32"}] * 3 + [{"device": "cpu", "precision": "bf16"}]
@@ -394,7 +394,7 @@ def test_train_refuses_a_huge_batch_before_any_step(tmp_path):
 def test_an_object_run_refuses_a_huge_batch_before_training(tmp_path):
     import dataclasses
 
-    from sbdlib import object_runs
+    from sbdlib.experiments import object_runs
 
     settings = dataclasses.replace(object_runs.OBJECT_SETTINGS["quick"], batch_size=10**9)
     with pytest.raises(ValueError, match=r"^batch_size 1,000,000,000 does not fit"):

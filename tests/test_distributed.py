@@ -1,4 +1,4 @@
-"""Sweeps on Ray (sbdlib.distributed) and checkpoint storage (sbdlib.storage).
+"""Sweeps on Ray (sbdlib.experiments.distributed) and checkpoint storage (sbdlib.experiments.storage).
 
 A local Ray of 2 CPUs runs quick-scale sweeps; their tables must equal the local loop's
 (training is deterministic at one thread, and both paths call experiments.run_spec), a task
@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from sbdlib import cli, distributed, experiments, paths
-from sbdlib.checkpoints import read_checkpoint
-from sbdlib.results import read_results
+from sbdlib import experiments
+from sbdlib.experiments import cli
+from sbdlib.experiments import distributed
+from sbdlib.experiments import paths
+from sbdlib.training.checkpoints import read_checkpoint
+from sbdlib.experiments.results import read_results
 from sbdlib.scales import scale
-from sbdlib.storage import Storage, open_storage
+from sbdlib.experiments.storage import Storage, open_storage
 
 QUICK = scale("quick")
 TIMING = ("train_seconds", "eval_seconds")

@@ -1,4 +1,4 @@
-"""The exercise checkers (sbdlib.exercises): they accept the library's functions and the notebooks' solutions,
+"""The exercise checkers (sbdlib.course.exercises): they accept the library's functions and the notebooks' solutions,
 name each typical mistake, and let an unsolved skeleton pass with a "not attempted" line."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import sbdlib.exercises as ex
-from sbdlib import data, models, objectives, training
+import sbdlib.course.exercises as ex
+from sbdlib import data, models, training
+from sbdlib.training import objectives
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SOLUTION = re.compile(r"<details><summary>Solution</summary>\s*```python\n(.*?)```\s*</details>", re.S)

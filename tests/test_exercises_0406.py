@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from sbdlib import exercises, metrics, plots
+from sbdlib import metrics, figures
+from sbdlib.course import exercises
 
 
 def skeleton(*args, **kwargs):
@@ -253,11 +254,11 @@ def mig_global_bins(codes, factors):
 
 
 CHECKS = {  # checker: (library function, learner's correct function, [(wrong function, words of the message)])
-    "check_traversal": (plots.traverse, traversal, [
+    "check_traversal": (figures.traverse, traversal, [
         (traversal_all_latents, "sweeping every latent"), (traversal_added, "adding the value"),
         (traversal_logits, "logits"), (traversal_off_by_one, "instead of latent dim"),
         (traversal_in_place, "changed the z it was given")]),
-    "check_latent_order": (plots.latent_order, latent_order, [
+    "check_latent_order": (figures.latent_order, latent_order, [
         (order_descending, "from the highest variance"), (order_log_variance, "mean log-variance"),
         (order_std, "mean posterior std")]),
     "check_latents_used": (metrics.latents_used, latents_used, [
@@ -316,7 +317,7 @@ def test_checker_names_the_mistake(name, wrong, words):
 
 def test_checker_mistakes_are_distinct_on_latents_used():
     """The log-variances of check_latents_used give every mistake its own count (else it could not name it)."""
-    from sbdlib.exercises.traversals import _latents_used_cases
+    from sbdlib.course.exercises.traversals import _latents_used_cases
     logvar, threshold, _ = _latents_used_cases()[0]
     counts = [f(logvar, threshold) for f in (latents_used, used_variance, used_per_sample, used_inverted, used_any)]
     assert len(set(counts)) == len(counts), counts
@@ -327,17 +328,17 @@ def test_checkers_leave_the_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    exercises.check_latent_order(plots.latent_order)
+    exercises.check_latent_order(figures.latent_order)
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_traverse_sets_one_latent():
-    """plots.traverse: V images, only latent dim changes, probabilities in [0, 1]."""
-    from sbdlib.exercises.traversals import checker_vae
+    """figures.traverse: V images, only latent dim changes, probabilities in [0, 1]."""
+    from sbdlib.course.exercises.traversals import checker_vae
     vae = checker_vae("sbd", 0)
     z = torch.zeros(10)
-    images = plots.traverse(vae, z, 4, torch.tensor([-1.0, 0.0, 1.0]))
+    images = figures.traverse(vae, z, 4, torch.tensor([-1.0, 0.0, 1.0]))
     assert images.shape == (3, 3, 32, 32) and 0 <= images.min() and images.max() <= 1
     assert torch.allclose(images[1], vae.decode_image(z[None])[0].detach(), atol=1e-6)
     with pytest.raises(ValueError, match="dim"):
-        plots.traverse(vae, z, 10, torch.tensor([0.0]))
+        figures.traverse(vae, z, 10, torch.tensor([0.0]))

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from sbdlib import data, exercises, metrics, models, objectives, reproduction
+from sbdlib import data, metrics, models
+from sbdlib.course import exercises
+from sbdlib.training import objectives
+from sbdlib.experiments import reproduction
 
 
 def skeleton(*args, **kwargs):

@@ -6,11 +6,12 @@ import types
 import pytest
 import torch
 
-from sbdlib import training
+from sbdlib.training import loop
 from sbdlib.data import Circles
 from sbdlib.devices import Precision
 from sbdlib.models import VAE
-from sbdlib.training import MemberScaler, _stacked_adam_, train_many
+from sbdlib.training import MemberScaler, train_many
+from sbdlib.training.engines import _stacked_adam_
 
 DATA = Circles("xy", image_size=16)
 LR = 1e-2
@@ -72,7 +73,7 @@ def test_stacked_adam_is_torch_adam_per_member():
 @pytest.mark.parametrize("engine", ["sequential", "stacked"])
 def test_a_tiny_fp16_run_on_the_cpu(engine, monkeypatch):
     """fp16 autocast (as a pre-Ampere GPU would get it), forced on the CPU: finite, recorded, scales calibrated."""
-    monkeypatch.setattr(training, "choose_precision", lambda *args, **kwargs: Precision(torch.float16, False))
+    monkeypatch.setattr(loop, "choose_precision", lambda *args, **kwargs: Precision(torch.float16, False))
     vaes = []
     for seed in (0, 1):
         torch.manual_seed(seed)
@@ -85,7 +86,7 @@ def test_a_tiny_fp16_run_on_the_cpu(engine, monkeypatch):
 
 def test_a_stacked_fp16_population_resumes(tmp_path, monkeypatch):
     """Stopped and resumed, each member's Adam continues with its own step count."""
-    monkeypatch.setattr(training, "choose_precision", lambda *args, **kwargs: Precision(torch.float16, False))
+    monkeypatch.setattr(loop, "choose_precision", lambda *args, **kwargs: Precision(torch.float16, False))
     paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
 
     def population():

@@ -1,4 +1,4 @@
-"""The evaluation noise: one fixed model under several evaluation seeds (sbdlib.noise)."""
+"""The evaluation noise: one fixed model under several evaluation seeds (sbdlib.experiments.noise)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
-from sbdlib import noise
+from sbdlib.experiments import noise
 from sbdlib.data import Circles
 from sbdlib.experiments import EVAL_SEED, results_path
 from sbdlib.metrics import metric_columns
 from sbdlib.models import VAE
-from sbdlib.results import read_results
+from sbdlib.experiments.results import read_results
 from sbdlib.scales import scale
 
 FACTOR_VAE = {"num_train": 32, "num_eval": 16, "num_variance_estimate": 128}
@@ -72,7 +72,7 @@ def test_table_round_trip_and_missing_columns(tmp_path) -> None:
     path.write_text("decoder,mig\nsbd,0.1\n")
     with pytest.raises(ValueError, match="lacks the columns"):
         noise.read_spread(path)
-    with pytest.raises(FileNotFoundError, match="python -m sbdlib.noise"):
+    with pytest.raises(FileNotFoundError, match="python -m sbdlib.experiments.noise"):
         noise.read_spread(tmp_path / "none.csv")
 
 

@@ -1,4 +1,4 @@
-"""Notebooks are committed in the form JupyterLab saves (sbdlib.notebook_format), so opening one changes nothing.
+"""Notebooks are committed in the form JupyterLab saves (sbdlib.course.notebook_format), so opening one changes nothing.
 
 The browser suite (tests/browser/test_notebooks_open_clean.py) checks the same against a real
 JupyterLab with autosave on; these tests are fast and need no browser.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sbdlib import notebook_format as nf
+from sbdlib.course import notebook_format as nf
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -24,7 +24,7 @@ def test_committed_notebook_is_in_the_form_jupyterlab_saves(path):
     text = path.read_text(encoding="utf-8")
     normalised = nf.format_text(text) == text
     assert normalised, (
-        f"{path.name} is not in the form JupyterLab saves; run `python -m sbdlib.notebook_format` after executing it")
+        f"{path.name} is not in the form JupyterLab saves; run `python -m sbdlib.course.notebook_format` after executing it")
 
 
 def _notebook(cells, widgets=None, kernelspec=None):
@@ -125,7 +125,7 @@ def test_bad_input_is_one_line():
 def test_cli_check_and_rewrite(tmp_path):
     path = tmp_path / "a.ipynb"
     path.write_text(json.dumps(_notebook([_code([])])))
-    run = [sys.executable, "-m", "sbdlib.notebook_format"]
+    run = [sys.executable, "-m", "sbdlib.course.notebook_format"]
     check = subprocess.run(run + ["--check", str(path)], capture_output=True, text=True, cwd=ROOT)
     assert check.returncode == 1 and "would change" in check.stdout
     assert subprocess.run(run + [str(path)], capture_output=True, text=True, cwd=ROOT).returncode == 0

@@ -9,7 +9,7 @@ import torch
 
 from sbdlib import metrics
 from sbdlib.data import Scenes
-from sbdlib.objects import SlotAutoencoder, composite
+from sbdlib.models.slots import SlotAutoencoder, composite
 
 
 def brute_force_ari(true: list[int], pred: list[int]) -> float:
@@ -143,7 +143,7 @@ def test_slot_autoencoder_shapes_and_gradients(decoder):
 
 def test_train_objects_resumes_exactly_and_loads_safely(tmp_path):
     """A run stopped at step 6 and resumed from its checkpoint ends with the weights of an unstopped one."""
-    from sbdlib import object_runs
+    from sbdlib.experiments import object_runs
 
     settings = object_runs.OBJECT_SETTINGS["quick"]
     whole, _ = object_runs.train_objects("sbd", 0, settings, path=tmp_path / "whole.pt")
@@ -166,11 +166,12 @@ def test_train_objects_resumes_exactly_and_loads_safely(tmp_path):
 
 
 def test_run_objects_writes_one_row_per_run_and_rejects_bad_input(tmp_path, monkeypatch):
-    from sbdlib import object_runs, paths
+    from sbdlib.experiments import object_runs
+    from sbdlib.experiments import paths
 
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path)
     rows = object_runs.run_objects(["deconv"], [0], scale="quick")
-    table = object_runs.read_object_results(object_runs.results_path("quick", shipped=False))
+    table = object_runs.read_object_results(object_runs.object_results_path("quick", shipped=False))
     assert len(rows) == len(table) == 1 and table[0]["decoder"] == "deconv" and 0 <= table[0]["steps"] <= 12
     assert -1 <= table[0]["ari"] <= 1
     with pytest.raises(ValueError, match="slot decoder"):
@@ -186,7 +187,7 @@ def test_notebook_13_solutions_pass_their_checks(capsys):
 
     import nbformat
 
-    from sbdlib import exercises
+    from sbdlib.course import exercises
 
     nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "13_objects.ipynb", as_version=4)
     pattern = re.compile(r"<details><summary>Solution</summary>\s*```python\n(.*?)```", re.S)
@@ -204,7 +205,7 @@ def test_notebook_13_solutions_pass_their_checks(capsys):
 
 
 def test_object_slot_shares_splits_each_object_between_the_slots():
-    from sbdlib.object_runs import object_slot_shares
+    from sbdlib.experiments.object_runs import object_slot_shares
 
     labels = torch.tensor([[0, 1, 1, 1, 1, 2, 2, 0]])
     masks = torch.zeros(1, 3, 1, 1, 8)
@@ -227,7 +228,7 @@ def _object_row(decoder, seed, ari, ownership, mse, variant="", steps=2000):
 
 
 def test_object_rows_groups_summarise_and_format_the_readme_row():
-    from sbdlib import object_rows
+    from sbdlib.experiments import object_rows
 
     rows = [_object_row("sbd", s, a, o, m) for s, (a, o, m) in enumerate([(0.1, 0.75, 180.0), (0.3, 0.8, 170.0),
                                                                             (0.2, 0.7, 190.0)])]
@@ -261,9 +262,9 @@ def test_object_rows_groups_summarise_and_format_the_readme_row():
 
 def _shipped_object_rows():
     """The shipped course-scale objects table, if there is one."""
-    from sbdlib import object_runs
+    from sbdlib.experiments import object_runs
 
-    path = object_runs.results_path("course")
+    path = object_runs.object_results_path("course")
     return object_runs.read_object_results(path) if path.exists() else []
 
 
@@ -275,13 +276,14 @@ def test_first_run_of_each_shipped_objects_group_reevaluates():
     the room the CPU's kernels leave (they change the last bits of a run's outputs, and a pixel
     whose winning slot flips moves an image's ARI).
     """
-    from sbdlib import object_runs, object_rows
+    from sbdlib.experiments import object_runs
+    from sbdlib.experiments import object_rows
 
     for (decoder, variant, steps), members in object_rows.groups(_shipped_object_rows()).items():
         row = members[0]
         settings = object_runs.OBJECT_SETTINGS[row["scale"]]
         budget = object_runs.LONG if steps > settings.steps else ""
-        model, payload = object_runs.load_object_model(object_runs.checkpoint_path(
+        model, payload = object_runs.load_object_model(object_runs.object_checkpoint_path(
             decoder, row["seed"], row["scale"], budget=budget, variant=variant))
         settings = object_runs.budget_settings(row["scale"], budget, variant)
         assert payload["settings"] == settings.as_dict() and payload["step"] == steps
@@ -293,14 +295,14 @@ def test_first_run_of_each_shipped_objects_group_reevaluates():
 
 
 def test_readme_row_24_is_computed_from_the_shipped_objects_table():
-    """The README's Reproduction row on object-centric models is what `python -m sbdlib.object_rows` prints."""
-    from sbdlib import object_rows
-    from sbdlib.object_runs import read_object_results, results_path
+    """The README's Reproduction row on object-centric models is what `python -m sbdlib.experiments.object_rows` prints."""
+    from sbdlib.experiments import object_rows
+    from sbdlib.experiments.object_runs import read_object_results, object_results_path
 
-    shipped = results_path("course", shipped=True)
+    shipped = object_results_path("course", shipped=True)
     if not shipped.exists():
         pytest.skip("no shipped objects table")
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     row = next(line for line in readme.splitlines() if line.startswith(f"| {object_rows.README_ROW} |"))
     expected = object_rows.readme_row(read_object_results(shipped), object_rows.one_slot_reference("course"))
-    assert row == expected, "README row 24 is stale: paste the row `python -m sbdlib.object_rows` prints"
+    assert row == expected, "README row 24 is stale: paste the row `python -m sbdlib.experiments.object_rows` prints"

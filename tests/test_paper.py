@@ -1,11 +1,11 @@
-"""Tests of sbdlib.paper: the paper's rows match our model keys, and the comparison table is built from rows."""
+"""Tests of sbdlib.experiments.paper: the paper's rows match our model keys, and the comparison table is built from rows."""
 
 from __future__ import annotations
 
 import math
 
 from sbdlib.experiments import EXPERIMENTS
-from sbdlib.paper import SPRITES_TABLES, comparison_table
+from sbdlib.experiments.paper import SPRITES_TABLES, comparison_table
 
 
 def _row(decoder: str, variant: str, seed: int, elbo: float, mig: float) -> dict:
@@ -32,7 +32,7 @@ def test_comparison_table_sets_the_paper_beside_our_medians() -> None:
 
 
 def test_paper_reference_keys_the_values_by_our_model_keys() -> None:
-    from sbdlib.paper import paper_reference
+    from sbdlib.experiments.paper import paper_reference
 
     ref = paper_reference(("mig", "latents_used"))
     assert ref["mig"]["sbd"] == 0.147 and ref["mig"]["deconv/deconv-depth-3"] == 0.031

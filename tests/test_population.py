@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from sbdlib import devices
-from sbdlib.checkpoints import load_checkpoint, read_checkpoint
+from sbdlib.training.checkpoints import load_checkpoint, read_checkpoint
 from sbdlib.data import Circles
 from sbdlib.models import VAE, SameConv2d
-from sbdlib.objectives import FactorVAE
+from sbdlib.training.objectives import FactorVAE
 from sbdlib.training import population_fit, train, train_many
 
 DATA = Circles("xy", image_size=32)
@@ -208,7 +208,7 @@ def test_importing_sbdlib_changes_no_process_setting():
     import sys
 
     code = ("import torch; before = (torch.get_num_threads(), torch.get_default_dtype(), torch.initial_seed()); "
-            "import sbdlib, sbdlib.training, sbdlib.experiments, sbdlib.plots, sbdlib.widgets; "
+            "import sbdlib, sbdlib.training, sbdlib.experiments, sbdlib.figures, sbdlib.figures.widgets; "
             "after = (torch.get_num_threads(), torch.get_default_dtype(), torch.initial_seed()); "
             "assert before == after, (before, after)")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,10 +1,10 @@
-"""Tests of sbdlib.reproduction: the README's sprites rows are computed, up to date, and their verdicts can fail."""
+"""Tests of sbdlib.experiments.reproduction: the README's sprites rows are computed, up to date, and their verdicts can fail."""
 
 from __future__ import annotations
 
 import pytest
 
-from sbdlib import reproduction as rp
+from sbdlib.experiments import reproduction as rp
 
 
 def _row(decoder: str, variant: str, seed: int, **metrics: float) -> dict:
@@ -15,8 +15,8 @@ def _row(decoder: str, variant: str, seed: int, **metrics: float) -> dict:
 
 def test_readme_rows_are_up_to_date() -> None:
     text = rp.README.read_text()
-    assert rp.render_readme(text, rp.render_rows(rp.shipped_budgets())) == text, \
-        "README's rows 12-18 are out of date: run `python -m sbdlib.reproduction`"
+    assert rp.readme_with_rows(text, rp.render_rows(rp.shipped_budgets())) == text, \
+        "README's rows 12-18 are out of date: run `python -m sbdlib.experiments.reproduction`"
 
 
 def test_spearman_known_values() -> None:
@@ -48,6 +48,6 @@ def test_families_names_the_exceptions() -> None:
     assert rp.claim_families([r for r in rows if not r["variant"]]) == ("not trained", "not tested")
 
 
-def test_render_readme_needs_the_rows() -> None:
+def test_readme_with_rows_needs_the_rows() -> None:
     with pytest.raises(ValueError, match="rows 12 to 18"):
-        rp.render_readme("no table here", "x")
+        rp.readme_with_rows("no table here", "x")

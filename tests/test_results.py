@@ -1,13 +1,16 @@
-"""Tests of the results format (sbdlib.results) and the experiments runner (sbdlib.experiments)."""
+"""Tests of the results format (sbdlib.experiments.results) and the experiments runner (sbdlib.experiments)."""
 
 import math
 
 import pytest
 
-from sbdlib import experiments, paths, runs
-from sbdlib.checkpoints import read_checkpoint
+from sbdlib import experiments
+from sbdlib.experiments import paths
+from sbdlib.experiments import runs
+from sbdlib.training.checkpoints import read_checkpoint
 from sbdlib.devices import module_device
-from sbdlib.results import COLUMNS, median_range, read_results, summarize, write_results
+from sbdlib.experiments.results import COLUMNS, median_range, read_results, summarize, write_results
+from sbdlib.models import variant_options
 from sbdlib.scales import scale
 
 QUICK = scale("quick")
@@ -70,11 +73,11 @@ def test_seeds_parse():
 
 
 def test_variants_and_run_names():
-    assert experiments.variant_options("", 32) == {}
-    assert experiments.variant_options("sbd-depth-4", 32) == {"num_layers": 4}
-    assert experiments.variant_options("deconv-depth-3", 32) == {"channels": (32, 32)}
+    assert variant_options("", 32) == {}
+    assert variant_options("sbd-depth-4", 32) == {"num_layers": 4}
+    assert variant_options("deconv-depth-3", 32) == {"channels": (32, 32)}
     with pytest.raises(ValueError, match="unknown variant"):
-        experiments.variant_options("sbd-wider", 32)
+        variant_options("sbd-wider", 32)
     spec = experiments.RunSpec("sbd", variant="shuffled-coords", beta=2.0)
     assert experiments.run_name(spec, 3, scale=QUICK) == "circles-xy_sbd-shuffled-coords_beta2_s3_quick"
     assert experiments.run_name("sbd", 0, scale=QUICK) == "circles-xy_sbd_s0_quick"
@@ -111,9 +114,9 @@ def test_experiment_trains_populations_into_runs_and_never_into_data(tmp_path, m
 
 def test_writing_into_data_needs_ship(tmp_path):
     with pytest.raises(ValueError, match="shipped artefact.*make results"):
-        experiments._refuse_shipped(experiments.RESULTS_DIR / "circles-xy_quick.csv", ship=False)
-    experiments._refuse_shipped(experiments.RESULTS_DIR / "circles-xy_quick.csv", ship=True)
-    experiments._refuse_shipped(tmp_path / "elsewhere.csv", ship=False)
+        paths._refuse_shipped(experiments.RESULTS_DIR / "circles-xy_quick.csv", ship=False)
+    paths._refuse_shipped(experiments.RESULTS_DIR / "circles-xy_quick.csv", ship=True)
+    paths._refuse_shipped(tmp_path / "elsewhere.csv", ship=False)
 
 
 def test_row_and_checkpoint_must_agree(tmp_path, monkeypatch):
@@ -148,7 +151,7 @@ def test_every_shipped_table_has_seeds_in_order_and_matching_checkpoints(table):
 
 
 def test_markdown_summary_has_medians_and_ranges():
-    from sbdlib.results import markdown_summary
+    from sbdlib.experiments.results import markdown_summary
 
     rows = [row(decoder="sbd", mig=m, latents_used=2) for m in (0.1, 0.5, 0.3)] + [row(decoder="deconv", mig=0.05)]
     table = markdown_summary(rows, ("mig", "latents_used"))
@@ -243,7 +246,8 @@ def test_a_metric_added_in_one_place_flows_to_rows_csv_labels_and_headers(tmp_pa
     """One function and one registration: evaluate, result_row, the CSV, plots' labels and the paper's headers."""
     import numpy as np
 
-    from sbdlib import metrics, paper, plots
+    from sbdlib import metrics, figures
+    from sbdlib.experiments import paper
 
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     shipped_rows = read_results(experiments.results_path("circles-xy", scale("course")))  # before the toy metric
@@ -264,7 +268,7 @@ def test_a_metric_added_in_one_place_flows_to_rows_csv_labels_and_headers(tmp_pa
         old = read_results(experiments.results_path("circles-xy", scale("course")))
         assert [r["code_norm"] for r in old] == [None] * len(old)
         assert [{k: v for k, v in r.items() if k != "code_norm"} for r in old] == shipped_rows
-        assert plots.metric_label("code_norm") == "mean |code|" and paper.metric_header("code_norm") == "|z|"
+        assert figures.metric_label("code_norm") == "mean |code|" and paper.metric_header("code_norm") == "|z|"
     finally:
         metrics.unregister_metric("code_norm")
     assert "code_norm" not in COLUMNS_NOW()
@@ -272,6 +276,6 @@ def test_a_metric_added_in_one_place_flows_to_rows_csv_labels_and_headers(tmp_pa
 
 def COLUMNS_NOW():
     """The results format's columns now (the module attribute is computed on each access)."""
-    from sbdlib import results
+    from sbdlib.experiments import results
 
     return results.COLUMNS

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from sbdlib import cli, experiments, runs
-from sbdlib.checkpoints import is_finished, load_checkpoint, read_checkpoint
+from sbdlib import experiments
+from sbdlib.experiments import cli
+from sbdlib.experiments import runs
+from sbdlib.training.checkpoints import is_finished, load_checkpoint, read_checkpoint
 from sbdlib.data import Circles
 from sbdlib.models import VAE
 from sbdlib.scales import scale as get_scale
-from sbdlib.training import train
+from sbdlib.training import train, train_many
 from test_training import InterruptingData
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,7 +126,9 @@ def test_train_population_stops_the_cell(tmp_path, monkeypatch):
 CHILD = """
 import sys, time
 from pathlib import Path
-from sbdlib import cli, experiments, runs
+from sbdlib import experiments
+from sbdlib.experiments import cli
+from sbdlib.experiments import runs
 sys.path.insert(0, {tests!r})
 from test_safety import SPEC, TINY
 
@@ -186,7 +190,7 @@ def test_a_stopped_or_killed_retrain_keeps_the_finished_run(tmp_path, how):
 @pytest.mark.parametrize(("call", "match"), [
     (lambda: train(tiny(), "circles/xy", steps=1), r"dataset must have a stream.*get_dataset\('circles/xy'\)"),
     (lambda: train(tiny(), None, steps=1), "dataset must have a stream.*got NoneType"),
-    (lambda: experiments.train_many([tiny()], "circles/xy", seeds=[0], steps=1), "dataset must have a stream"),
+    (lambda: train_many([tiny()], "circles/xy", seeds=[0], steps=1), "dataset must have a stream"),
     (lambda: train(tiny(), DATA, steps=1, seed=2**70), "seed must be an integer between 0 and 4294967295"),
     (lambda: train(tiny(), DATA, steps=1, seed=-1), "seed must be an integer between 0 and"),
 ])

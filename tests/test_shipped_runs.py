@@ -71,7 +71,7 @@ import pytest
 
 from sbdlib import experiments
 from sbdlib.metrics import metric_columns
-from sbdlib.results import DIGITS, read_results
+from sbdlib.experiments.results import DIGITS, read_results
 from sbdlib.scales import scale
 
 TABLES = sorted(p.name for p in experiments.RESULTS_DIR.glob("*.csv"))

@@ -1,15 +1,15 @@
-"""Tests of sbdlib.training, sbdlib.checkpoints and sbdlib.objectives."""
+"""Tests of sbdlib.training, sbdlib.training.checkpoints and sbdlib.training.objectives."""
 
 import math
 
 import pytest
 import torch
 
-from sbdlib.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from sbdlib.training.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from sbdlib.data import Circles
 from sbdlib.devices import module_device
 from sbdlib.models import VAE
-from sbdlib.objectives import BetaVAE, FactorVAE, permute_dims
+from sbdlib.training.objectives import BetaVAE, FactorVAE, permute_dims
 from sbdlib.training import History, train
 
 DATA = Circles("xy")
@@ -181,7 +181,7 @@ def test_bad_arguments():
 
 
 def test_a_compacted_factorvae_checkpoint_loads_but_refuses_to_train_further(tmp_path):
-    from sbdlib.checkpoints import COMPACTED, compact_checkpoint
+    from sbdlib.training.checkpoints import COMPACTED, compact_checkpoint
     from sbdlib.training import train_many
 
     data = Circles("xy", image_size=16)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sbdlib import paths
+from sbdlib.experiments import paths
 from sbdlib.experiments import EXPERIMENTS, TRY_COURSE_STEPS, TRY_STEPS, RunSpec, try_runs, try_scale
 
 
@@ -46,8 +46,8 @@ def test_try_scale_at_course_scale_is_the_specs_course_settings(monkeypatch):
 
 
 def test_tries_count_the_seeds_that_agree(tmp_path):
-    """sbdlib.tries: a seed agrees when its first setting is lower exactly when the shipped runs' is."""
-    from sbdlib.tries import COLUMNS, agreement, agreement_text, read_tries
+    """sbdlib.experiments.tries: a seed agrees when its first setting is lower exactly when the shipped runs' is."""
+    from sbdlib.experiments.tries import COLUMNS, agreement, agreement_text, read_tries
 
     def row(setting, seed, kl):
         return {c: "" for c in COLUMNS} | {"notebook": "07", "setting": setting, "seed": seed, "kl": kl, "steps": 400,
@@ -70,7 +70,7 @@ def test_tries_count_the_seeds_that_agree(tmp_path):
 
 def test_tries_settings_and_bad_names(monkeypatch, capsys):
     """Each Try it trains its specs' course settings; an unknown notebook gets one line, no traceback."""
-    from sbdlib.tries import TRIES, main
+    from sbdlib.experiments.tries import TRIES, main
     monkeypatch.setenv("SBDLIB_SCALE", "course")
     for t in TRIES.values():
         for spec in (t.first, t.second):
@@ -83,7 +83,7 @@ def test_tries_settings_and_bad_names(monkeypatch, capsys):
 
 def test_shipped_tries_table_matches_the_try_its():
     """The shipped table holds seeds 0-4 of both settings of every Try it, at the steps each cell trains."""
-    from sbdlib.tries import TRIES, read_tries, tries_path
+    from sbdlib.experiments.tries import TRIES, read_tries, tries_path
     rows = read_tries(tries_path())
     for name, t in TRIES.items():
         for setting in ("first", "second"):

@@ -504,7 +504,7 @@ class NotebookPage:
         return time.monotonic() - start
 
     def explorer_column(self, label: str) -> Any:
-        """Locator of one model's column in a latent explorer (:class:`sbdlib.widgets.LatentExplorer`).
+        """Locator of one model's column in a latent explorer (:class:`sbdlib.figures.widgets.LatentExplorer`).
 
         The column is the VBox holding the model's name (e.g. "Spatial Broadcast"), its
         decoded image and its sliders; use ``:scope > .widget-image`` / ``:scope > .widget-slider``.

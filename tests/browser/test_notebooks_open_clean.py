@@ -93,7 +93,7 @@ def test_notebook_opens_clean_and_shows_widget_pictures(lab_page, path, report):
         assert not notebook.is_dirty(), f"{path.name}: still unsaved {AUTOSAVE_WAIT_S} s after opening: autosave off?"
         unchanged = saved.read_bytes() == path.read_bytes()
         assert unchanged, (f"{path.name}: opening it in JupyterLab changed it (autosave); "
-                           f"run `python -m sbdlib.notebook_format`:\n" + _difference(path, saved))
+                           f"run `python -m sbdlib.course.notebook_format`:\n" + _difference(path, saved))
         notebook.save()
         unchanged = saved.read_bytes() == path.read_bytes()
         assert unchanged, f"{path.name}: File > Save writes another form than the committed one:\n" + _difference(path, saved)
