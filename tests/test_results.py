@@ -247,7 +247,7 @@ def test_a_metric_added_in_one_place_flows_to_rows_csv_labels_and_headers(tmp_pa
     import numpy as np
 
     from sbdlib import metrics, figures
-    from sbdlib.experiments import paper
+    from sbdlib.experiments import noise, paper
 
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     shipped_rows = read_results(experiments.results_path("circles-xy", scale("course")))  # before the toy metric
@@ -268,6 +268,8 @@ def test_a_metric_added_in_one_place_flows_to_rows_csv_labels_and_headers(tmp_pa
         old = read_results(experiments.results_path("circles-xy", scale("course")))
         assert [r["code_norm"] for r in old] == [None] * len(old)
         assert [{k: v for k, v in r.items() if k != "code_norm"} for r in old] == shipped_rows
+        spread = noise.read_spread(noise.spread_path("circles-xy", scale("course")))  # so does the noise table
+        assert spread and all(r["code_norm"] is None for r in spread)
         assert figures.metric_label("code_norm") == "mean |code|" and paper.metric_header("code_norm") == "|z|"
     finally:
         metrics.unregister_metric("code_norm")

@@ -1,4 +1,5 @@
-"""Datasets with known factors of variation: procedural circles, coloured sprites, file readers.
+"""Datasets with known factors of variation: procedural circles, coloured sprites, file readers, and
+notebook 13's scenes of several discs.
 
 Every dataset here knows the ground-truth *factors* behind each image (position, hue, ...),
 which is what disentanglement metrics (MIG, FactorVAE score) and latent-geometry plots need.

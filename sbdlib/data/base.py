@@ -75,7 +75,7 @@ def rgb_to_hsv(rgb: Tensor) -> Tensor:
 def centre_of_mass(images: Tensor) -> Tensor:
     """Centre of mass of each image's brightness: ``[N, 2]`` as ``(x, y)`` in pixels.
 
-    Uses the pixel convention of this module: pixel ``(i, j)`` is centred at
+    Uses the pixel convention of :mod:`sbdlib.data`: pixel ``(i, j)`` is centred at
     ``x = j + 0.5``, ``y = i + 0.5`` pixels (x to the right, y downwards), so dividing by
     the image side gives frame units; a circle drawn at factors ``(x, y)`` has its centre
     of mass at ``(x, y) * image_size``. Channels are summed; an all-black image gets NaN.

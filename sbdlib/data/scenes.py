@@ -21,7 +21,7 @@ class Scenes:
     centre ``(x, y)``, a radius and a hue (saturation and value 1). Objects are drawn in
     column order, so a later object hides an earlier one where they overlap (depth order);
     the label of a pixel is ``1 +`` the index of the object it shows, ``0`` the background.
-    The pixel convention is the module's (:func:`centre_of_mass`). Images and labels are
+    The pixel convention is the package's (:func:`sbdlib.data.centre_of_mass`). Images and labels are
     rendered on the device of the objects tensor.
     """
 

@@ -25,7 +25,9 @@ import RunSpec, train_or_load``); each is defined in one of them:
 * :mod:`sbdlib.experiments.sweeps`: an experiment planned, run spec by spec (:func:`run_spec`,
   :func:`run_experiment`), and its GPU-hour estimate.
 
-Also here, imported from their modules: the results format (:mod:`~sbdlib.experiments.results`),
+The other modules of the package are imported from themselves (the package does not load them):
+the results format (:mod:`~sbdlib.experiments.results`) and its summary command
+(:mod:`~sbdlib.experiments.summary`),
 the evaluation noise (:mod:`~sbdlib.experiments.noise`), the paper's numbers and the reproduction
 rows (:mod:`~sbdlib.experiments.paper`, :mod:`~sbdlib.experiments.reproduction`), notebook 13's
 runs (:mod:`~sbdlib.experiments.object_runs`, :mod:`~sbdlib.experiments.object_rows`), the Try it

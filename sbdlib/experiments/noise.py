@@ -133,11 +133,13 @@ def read_spread(path: str | os.PathLike) -> list[dict[str, Any]]:
     texts = set(TEXT_COLUMNS) | {"machine"}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in spread_columns() if c not in (reader.fieldnames or [])]
+        optional = {c.name for c in metric_columns() if not c.required}  # a metric registered later
+        missing = [c for c in spread_columns() if c not in optional and c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path} lacks the columns {missing}; regenerate it with `python -m sbdlib.experiments.noise`")
         return [{c: row[c] if c in texts else (None if row[c] == "" else (int if c in ints else float)(row[c]))
-                 for c in reader.fieldnames} for row in reader]
+                 for c in reader.fieldnames} | {c: None for c in optional - set(reader.fieldnames or [])}
+                for row in reader]
 
 
 def run_spread(experiment: str = DEFAULT_EXPERIMENT, seeds: Sequence[int] = DEFAULT_MODEL_SEEDS,

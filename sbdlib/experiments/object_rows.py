@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import argparse
     import sys
 
-    from sbdlib.experiments.object_runs import read_object_results, object_results_path
+    from sbdlib.experiments.object_runs import object_results_path, read_object_results
 
     parser = argparse.ArgumentParser(prog="python -m sbdlib.experiments.object_rows", description=main.__doc__.split(":")[1].strip())
     parser.add_argument("--scale", default="course", choices=("quick", "course", "paper"))

@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from sbdlib.figures.seeds import MAX_LEGEND_RUNS
 from sbdlib.figures.style import _finish, color_of, label_of
 
+MAX_LEGEND_RUNS = 6  # training-curve panels name their runs up to this many
 SMOOTHING_FRACTION = 0.02  # moving-average window of training curves, as a fraction of the run
 
 

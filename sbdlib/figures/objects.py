@@ -17,7 +17,7 @@ from torch import Tensor
 from sbdlib.experiments.object_rows import OBJECT_METRICS, base_steps, group_label, groups
 from sbdlib.figures.images import tile_images
 from sbdlib.figures.seeds import STRIP_JITTER
-from sbdlib.figures.style import save_figure
+from sbdlib.figures.style import _finish
 from sbdlib.figures.widgets import PICTURE_NOTE, PictureBox, image_to_png, panels_png
 from sbdlib.models import DECODERS, model_color
 from sbdlib.models.slots import SlotAutoencoder
@@ -25,13 +25,6 @@ from sbdlib.models.slots import SlotAutoencoder
 LABEL_CMAP = "tab10"  # one colour per object (and per slot) in label maps
 SLOT_SLIDERS = 4      # principal directions of one slot offered as sliders
 SLIDER_SPAN = 3.0     # sliders move a slot this many standard deviations along each direction
-
-
-def _finish(fig: Figure, save: str | None) -> Figure:
-    """Save the figure when ``save`` names it (:func:`sbdlib.figures.save_figure`); return it."""
-    if save:
-        save_figure(fig, save)
-    return fig
 
 
 def label_colours(labels: Tensor, image_size: int) -> np.ndarray:

@@ -14,7 +14,6 @@ from sbdlib.figures.style import COLORS, MAX_FIGURE_INCHES, SUPTITLE_TOP, _finis
 from sbdlib.metrics import metric_columns
 from sbdlib.models import row_model_key
 
-MAX_LEGEND_RUNS = 6  # training-curve panels name their runs up to this many
 STRIP_JITTER = 0.08  # horizontal jitter of per-seed points
 JITTER_SEED = 0
 PLOT_LABELS = {"beta": r"$\beta$ (KL weight)",

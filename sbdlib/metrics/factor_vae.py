@@ -198,3 +198,10 @@ def factor_vae_score(representation_fn: RepresentationFn, dataset: GroundTruthDa
         ``{"train_accuracy": float, "eval_accuracy": float, "num_active_dims": int}``.
     """
     return factor_vae_details(representation_fn, dataset, **kwargs).as_dict()
+
+
+def _active_dims_count(means: np.ndarray, threshold: float = DEFAULT_PRUNE_THRESHOLD) -> int:
+    """Dimensions of codes [N, D] whose std (ddof=1) is at least ``threshold``: the ones the score keeps."""
+    if means.shape[0] < 2:
+        return 0
+    return int((means.std(axis=0, ddof=1) >= threshold).sum())

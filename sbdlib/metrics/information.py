@@ -19,7 +19,7 @@ RepresentationFn = Callable[[torch.Tensor], ArrayLike]
 
 
 class GroundTruthDataset(Protocol):
-    """What the FactorVAE metric and :func:`evaluate` need from a dataset."""
+    """What the FactorVAE metric and :func:`sbdlib.metrics.evaluate` need from a dataset."""
 
     factor_names: tuple[str, ...]
     factor_sizes: tuple[int, ...]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from sbdlib.metrics.factor_vae import DEFAULT_PRUNE_THRESHOLD
 from sbdlib.metrics.information import ArrayLike
 
 # Watters et al.: a latent is "used" when its mean posterior std is below 0.5.
@@ -41,10 +39,3 @@ def latents_used(logvar: ArrayLike, threshold: float = LATENT_USED_STD) -> int:
         Count of used latents, in 0..D.
     """
     return int((mean_posterior_std(logvar) < threshold).sum().item())
-
-
-def _active_dims_count(means: np.ndarray, threshold: float = DEFAULT_PRUNE_THRESHOLD) -> int:
-    """Dimensions of codes [N, D] whose std (ddof=1) is at least ``threshold``."""
-    if means.shape[0] < 2:
-        return 0
-    return int((means.std(axis=0, ddof=1) >= threshold).sum())

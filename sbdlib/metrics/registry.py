@@ -15,9 +15,9 @@ import torch
 from sbdlib.checks import check_int, seeded_generator
 from sbdlib.devices import module_device
 from sbdlib.metrics.affine_r2 import POSITIONAL_FACTORS, grid_affine_r2
-from sbdlib.metrics.factor_vae import FACTOR_VAE_KWARGS, factor_vae_score
+from sbdlib.metrics.factor_vae import FACTOR_VAE_KWARGS, _active_dims_count, factor_vae_score
 from sbdlib.metrics.information import GroundTruthDataset
-from sbdlib.metrics.latents_used import _active_dims_count, latents_used
+from sbdlib.metrics.latents_used import latents_used
 from sbdlib.metrics.mig import mig
 from sbdlib.metrics.posterior import MAX_CHUNK
 

@@ -26,7 +26,7 @@ def _is_plain(value: Any) -> bool:
 def decoder_arguments(module: nn.Module) -> dict[str, Any] | None:
     """The constructor arguments that rebuild ``module``, or ``None`` if they cannot be recorded.
 
-    The protocol, in order: a ``module.config`` dict of keyword arguments (as :class:`VAE`
+    The protocol, in order: a ``module.config`` dict of keyword arguments (as :class:`~sbdlib.models.VAE`
     keeps); else each constructor parameter stored as an attribute of the same name
     (``self.width = width``, the scikit-learn convention), parameters not stored taking
     their defaults. Every value must be plain (numbers, strings, lists, dicts).

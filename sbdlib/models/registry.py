@@ -14,7 +14,7 @@ from sbdlib.models.decoders import CoordConvDecoder, DeconvDecoder, SpatialBroad
 
 @dataclass(frozen=True)
 class DecoderInfo:
-    """A named decoder: how :class:`VAE` builds it, and how every figure names and colours it.
+    """A named decoder: how :class:`~sbdlib.models.VAE` builds it, and how every figure names and colours it.
 
     ``build(latent_dim, image_channels, width=, image_size=, deconv_channels=, options=)``
     returns the module; ``deconv_channels`` are the architecture's DeConv widths (Table 1 or
@@ -41,7 +41,7 @@ def _build_deconv(cls: type) -> Callable[..., nn.Module]:
     return build
 
 
-# The one place a decoder is added: its builder, display name and colour (plots.COLORS / LABELS).
+# The one place a decoder is added: its builder, display name and colour (figures.COLORS / LABELS).
 # Order: how figures list them. Colours: colour-blind-safe Okabe-Ito vermillion, blue, bluish green.
 DECODERS: dict[str, DecoderInfo] = {
     "deconv": DecoderInfo(_build_deconv(DeconvDecoder), "DeConv", "#D55E00"),

@@ -133,7 +133,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
                          f"permissions") from None
     except Exception as exc:  # truncated, corrupted, or a pickle that needs code
         raise ValueError(f"{path} is not a readable sbdlib checkpoint (corrupted or not written by "
-                         f"sbdlib.save_checkpoint): {type(exc).__name__}: {str(exc)[:200]}") from None
+                         f"sbdlib.training.save_checkpoint): {type(exc).__name__}: {str(exc)[:200]}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not an sbdlib checkpoint (expected a dict with format={FORMAT!r})")
     if payload.get("version") != VERSION:

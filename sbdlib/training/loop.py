@@ -31,7 +31,7 @@ seed, never the global RNG) and its own Adam.
   short measurement of the model finds it faster; fp32 on other CPUs and on MPS unless
   ``amp=True`` (bf16 on a CPU); ``amp=False`` forces fp32. Evaluation stays fp32.
   In fp16 every member has its own dynamic loss scale (``torch.amp.GradScaler``'s rule), so
-  one member's overflow skips only that member's step (:class:`MemberScaler`).
+  one member's overflow skips only that member's step (:class:`~sbdlib.training.engines.MemberScaler`).
 * **Checkpoints** (optional) are written atomically every ``checkpoint_every`` steps and at
   the end, one file per member in the single-model format; ``resume=True`` continues.
 * Progress (:mod:`sbdlib.training.progress`): in a notebook one bar and one live figure (median and

@@ -20,8 +20,8 @@ from sbdlib.course.exercises.ablations import *  # noqa: F401,F403  notebook 10
 from sbdlib.course.exercises.generalisation import *  # noqa: F401,F403  notebook 11
 from sbdlib.course.exercises.factorvae import *  # noqa: F401,F403  notebook 12
 from sbdlib.course.exercises.objects import *  # noqa: F401,F403  notebook 13
-from sbdlib.course.exercises import (ablations, beta_sweep, broadcast, coordinates, datasets, factorvae, generalisation,
-                              geometry, mig, objects, small_objects, training, traversals)
+from sbdlib.course.exercises import (ablations, beta_sweep, broadcast, coordinates, datasets, factorvae,
+                                     generalisation, geometry, mig, objects, small_objects, training, traversals)
 
 __all__ = ["mine_or_library"] + [name for module in (datasets, broadcast, training, traversals, geometry, mig, beta_sweep,
                                                      small_objects, coordinates, ablations, generalisation, factorvae,
